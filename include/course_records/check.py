@@ -1,0 +1,134 @@
+"""Check one landing file: the one sequence of checks that both the CLI and the import DAG run."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from include.course_records import enrich, validate
+from include.course_records.db import Connection
+from include.course_records.issues import Issue
+from include.course_records.target import Target
+from include.course_records.reader import LINE, read_course_records
+
+log = logging.getLogger(__name__)
+
+ACCEPTED, REJECTED, DUPLICATE = "accepted", "rejected", "duplicate_file"
+
+
+@dataclass
+class CheckResult:
+    target: Target
+    sha256: str
+    status: str = ACCEPTED
+    issues: list[Issue] = field(default_factory=list)
+    suite_runs: list[validate.SuiteRun] = field(default_factory=list)
+    frame: pd.DataFrame | None = None  # every data row, prepared; None when the file was not read
+    rejected_lines: set[int] = field(default_factory=set)
+    duplicate_of: str | None = None
+
+    @property
+    def rows_total(self) -> int:
+        return 0 if self.frame is None else len(self.frame)
+
+    @property
+    def loadable(self) -> pd.DataFrame:
+        """The rows to load: valid, and not already held identically by the LMS."""
+        if self.frame is None or self.status != ACCEPTED:
+            return self.frame.iloc[0:0] if self.frame is not None else pd.DataFrame()
+        keep = ~self.frame[LINE].isin(self.rejected_lines) & ~self.frame["_identical"]
+        return self.frame[keep]
+
+    def counts(self) -> dict[str, int]:
+        total = self.rows_total
+        rejected = len(self.rejected_lines) if self.frame is not None else 0
+        skipped = 0
+        if self.frame is not None and self.status == ACCEPTED:
+            valid = ~self.frame[LINE].isin(self.rejected_lines)
+            skipped = int((self.frame["_identical"] & valid).sum())
+        return {"total": total, "valid": total - rejected, "rejected": rejected,
+                "skipped_identical": skipped}
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def already_loaded(conn: Connection, sha256: str) -> str | None:
+    """The batch that loaded these exact bytes before, if any (F06)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT batch_id FROM course_import.ledger WHERE sha256 = %s AND status = 'loaded'",
+                    (sha256,))
+        row = cur.fetchone()
+    conn.rollback()
+    return row[0] if row else None
+
+
+def check_file(data: bytes, target: Target, conn: Connection, *, load_valid_rows: bool = False,
+               now: datetime | None = None) -> CheckResult:
+    """Every check of DESIGN §4 on one file, reading (never writing) the LMS."""
+    now = now or datetime.now(UTC)
+    result = CheckResult(target=target, sha256=sha256_of(data))
+    result.duplicate_of = already_loaded(conn, result.sha256)
+    if result.duplicate_of:
+        log.info("%s: the same bytes were loaded by batch %s: skipped (F06)", target.path,
+                 result.duplicate_of)
+        result.status = DUPLICATE
+        return result
+
+    started = time.perf_counter()
+    read = read_course_records(data)
+    result.issues.extend(read.issues)
+    if not read.header or not read.ok and read.rows is None and not _header_only(read.issues):
+        result.status = REJECTED
+        return result
+    suites = validate.SUITES[target.importer]
+    header = validate.header_frame(read.header)
+    run = validate.run_suite(header, suites["header"], validate.HEADER_KEY, validate.parameters(now))
+    run.issues = validate.issues_from(run, header, validate.HEADER_KEY)
+    result.suite_runs.append(run)
+    result.issues.extend(run.issues)
+    if any(i.is_error for i in result.issues):
+        result.status = REJECTED
+        return result
+
+    frame = enrich.prepare(read.rows, target.importer, target.course, conn)
+    log.info("%s: %d rows read and joined with the LMS in %.2fs", target.path, len(frame),
+             time.perf_counter() - started)
+    run = validate.run_suite(frame, suites["rows"], LINE, validate.parameters(now))
+    run.issues = validate.issues_from(run, frame, LINE)
+    result.suite_runs.append(run)
+    result.issues.extend(run.issues)
+    result.frame = frame
+    _decide(result, load_valid_rows)
+    log.info("%s: %s — %d rows, %d issues, checked in %.2fs", target.path, result.status, len(frame),
+             len(result.issues), time.perf_counter() - started)
+    return result
+
+
+def _header_only(issues: list[Issue]) -> bool:
+    """True when the reader stopped only so that the header suite can name the problem."""
+    return not issues
+
+
+def _decide(result: CheckResult, load_valid_rows: bool) -> None:
+    """All or nothing by default; with load_valid_rows, whole enrollments stand or fall together."""
+    frame = result.frame
+    file_errors = [i for i in result.issues if i.is_error and i.rule.startswith("F")]
+    error_lines = {i.line for i in result.issues if i.is_error}
+    if file_errors or (error_lines and not load_valid_rows):
+        result.status = REJECTED
+        result.rejected_lines = set(frame[LINE]) if file_errors else error_lines
+        return
+    if error_lines:
+        bad = frame[LINE].isin(error_lines)
+        groups = frame.loc[bad, ["_learner_key", "_course_key"]].drop_duplicates()
+        fallen = frame.merge(groups, on=["_learner_key", "_course_key"], how="inner")[LINE]
+        result.rejected_lines = set(int(x) for x in fallen)
+    if len(result.rejected_lines) == len(frame):
+        result.status = REJECTED

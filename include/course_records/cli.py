@@ -1,0 +1,170 @@
+"""Command line: set-up, preflight checks and reports (DESIGN §7). Loads happen only in the DAG.
+
+    python -m include.course_records init-db [--demo]
+    python -m include.course_records validate FILE [--importer course|global] [--course ID] [--report-dir DIR]
+    python -m include.course_records pars-report --year YYYY [--out FILE]
+
+Exit status: 0 accepted (warnings allowed), 1 rejected, 2 usage or environment error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from include.course_records.errors import UsageError
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+SHOWN_ISSUES = 30
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors are exit 2 with the usage line
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m include.course_records", description=__doc__.split("\n")[0])
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    init = verbs.add_parser("init-db", help="create or upgrade the LMS schema (idempotent)")
+    init.add_argument("--demo", action="store_true", help="also load the demo catalogue")
+    check = verbs.add_parser("validate", help="check a file exactly as the import DAG would; writes nothing to the LMS")
+    check.add_argument("file", type=Path)
+    check.add_argument("--importer", choices=("course", "global"))
+    check.add_argument("--course", help="target course (course-level importer)")
+    check.add_argument("--report-dir", type=Path, help="write summary.json, rejects.csv and Data Docs here")
+    check.add_argument("--load-valid-rows", action="store_true",
+                       help="judge the file as a load_valid_rows run would (bad enrollments rejected, the rest accepted)")
+    pars = verbs.add_parser("pars-report", help="write the ACCME PARS activity batch file for a year")
+    pars.add_argument("--year", type=int, required=True)
+    pars.add_argument("--out", type=Path, help="batch file to write (default: stdout)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    for noisy in ("great_expectations", "py.warnings"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.verb == "init-db":
+            return init_db(args.demo)
+        if args.verb == "validate":
+            return validate_file(args)
+        return pars_report(args.year, args.out)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug, not the user's doing: one line, and how to see more
+        if os.environ.get("COURSE_RECORDS_DEBUG"):
+            raise
+        print(f"error: unexpected {exc.__class__.__name__}: {exc} — this is a bug in the pipeline; "
+              "rerun with COURSE_RECORDS_DEBUG=1 for the traceback and report it", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def init_db(demo: bool) -> int:
+    from include.course_records import db
+
+    conn = db.connect()
+    applied = db.migrate(conn)
+    print(f"LMS schema: {len(applied)} migration(s) applied" + (f" ({', '.join(applied)})" if applied else ", already up to date"))
+    if demo:
+        db.load_demo_catalogue(conn)
+        print("demo catalogue: present (CARD-101, NEURO-201, PHARM-301; ada, grace, alan)")
+    return EXIT_OK
+
+
+def infer_target(file: Path, importer: str | None, course: str | None):
+    """Importer and course from a landing-style path (…/course/<id>/x.csv, …/global/x.csv) or the flags."""
+    from include.course_records.target import Target
+
+    parts = file.resolve().parts
+    implied: tuple[str, str | None] | None = None
+    if len(parts) >= 3 and parts[-3] == "course":
+        implied = ("course", parts[-2])
+    elif len(parts) >= 2 and parts[-2] == "global":
+        implied = ("global", None)
+    if implied and importer and importer != implied[0]:
+        raise UsageError(f"--importer {importer} contradicts the path {file}, which is for the {implied[0]} importer")
+    if implied and course and implied[1] and course != implied[1]:
+        raise UsageError(f"--course {course} contradicts the path {file} (course {implied[1]})")
+    chosen_importer = importer or (implied[0] if implied else None)
+    if chosen_importer is None:
+        raise UsageError("cannot tell the importer from the path: give --importer course --course ID, or --importer global")
+    chosen_course = course or (implied[1] if implied else None)
+    if chosen_importer == "course" and not chosen_course:
+        raise UsageError("the course-level importer needs the target course: give --course ID")
+    if chosen_importer == "global" and course:
+        raise UsageError("--course is only for the course-level importer")
+    return Target(path=str(file), importer=chosen_importer, course=chosen_course if chosen_importer == "course" else None)
+
+
+def validate_file(args: argparse.Namespace) -> int:
+    target = infer_target(args.file, args.importer, args.course)
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+
+    from include.course_records import datadocs, db, report
+    from include.course_records.check import ACCEPTED, DUPLICATE, check_file
+
+    conn = db.connect()
+    result = check_file(data, target, conn, load_valid_rows=args.load_valid_rows)
+    document = report.summary(result, file=str(args.file))
+    if args.report_dir:
+        try:
+            args.report_dir.mkdir(parents=True, exist_ok=True)
+            (args.report_dir / "summary.json").write_bytes(report.summary_json(document))
+            (args.report_dir / "rejects.csv").write_bytes(report.rejects_csv(result))
+            if result.suite_runs:
+                run_time = datetime.now(UTC).isoformat()
+                payloads = datadocs.payloads(result.suite_runs, batch="validate", run_time=run_time,
+                                             file_name=args.file.name)
+                datadocs.build_site(args.report_dir / "data_docs", payloads)
+        except OSError as exc:
+            raise UsageError(f"cannot write the report to {args.report_dir}: {exc.strerror}") from None
+    _print_summary(document, args.report_dir)
+    return EXIT_OK if result.status in (ACCEPTED, DUPLICATE) else EXIT_REJECTED
+
+
+def _print_summary(document: dict, report_dir: Path | None) -> None:
+    rows = document["rows"]
+    course = f" into {document['course']}" if document["course"] else ""
+    print(f"{document['file']}: {document['status']} ({document['importer']} importer{course})")
+    print(f"rows: {rows['total']} total, {rows['valid']} valid, {rows['rejected']} rejected, "
+          f"{rows['skipped_identical']} identical to the LMS (skipped)")
+    issues = document["issues"]
+    for issue in issues[:SHOWN_ISSUES]:
+        print(f"  {issue['severity']:7} {issue['message']}")
+    if len(issues) > SHOWN_ISSUES:
+        print(f"  … and {len(issues) - SHOWN_ISSUES} more" + (" (see rejects.csv)" if report_dir else " (use --report-dir)"))
+    if report_dir:
+        print(f"report: {report_dir / 'summary.json'}, {report_dir / 'rejects.csv'}, {report_dir / 'data_docs' / 'index.html'}")
+
+
+def pars_report(year: int, out: Path | None) -> int:
+    from include.course_records import db, pars
+
+    conn = db.connect()
+    result = pars.build_report(conn, year)
+    text = pars.batch_file(result)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        summary_path = out.with_suffix(".summary.csv")
+        summary_path.write_text(pars.summary_csv(result), encoding="utf-8")
+        print(f"PARS {year}: {len(result.lines)} activities → {out} (counts: {summary_path})")
+    else:
+        sys.stdout.write(text)
+    for problem in result.problems:
+        print(f"not written: {problem}", file=sys.stderr)
+    return EXIT_OK if not result.problems else EXIT_REJECTED

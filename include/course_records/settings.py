@@ -1,0 +1,71 @@
+"""Every name and default the pipeline shares, in one place.
+
+The names marked *contract* are fixed by DESIGN.md: users, docs and acceptance checks use them.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+EXPECTATIONS_DIR = REPO_ROOT / "expectations"
+
+# --- Airflow names (contract) ---------------------------------------------------------------
+LMS_CONN_ID = "lms_db"
+LMS_CONN_ENV = "AIRFLOW_CONN_LMS_DB"
+LANDING_VARIABLE = "course_record_landing"
+LANDING_ENV = "AIRFLOW_VAR_COURSE_RECORD_LANDING"
+LOCK_VARIABLE = "course_record_import_lock"
+IMPORT_POOL = "course_record_import"
+
+IMPORT_DAG_ID = "course_record_import"
+SCAN_DAG_ID = "course_record_landing_scan"
+UNLOCK_DAG_ID = "course_record_unlock"
+PARS_DAG_ID = "course_record_pars_report"
+
+# --- our own knobs (environment, read at DAG-parse time only where a schedule needs them) ----
+DATA_DOCS_ENV = "COURSE_RECORD_DATA_DOCS_DIR"
+SCAN_SCHEDULE_ENV = "COURSE_RECORD_SCAN_SCHEDULE"
+LOAD_TIMEOUT_ENV = "COURSE_RECORD_LOAD_TIMEOUT_MINUTES"
+DEFAULT_SCAN_SCHEDULE = "*/5 * * * *"
+DEFAULT_LOAD_TIMEOUT = timedelta(minutes=30)
+
+# Landing layout (contract, DESIGN §6)
+COURSE_DIR = "course"
+GLOBAL_DIR = "global"
+ARCHIVE_DIR = "archive"
+QUARANTINE_DIR = "quarantine"
+REPORTS_DIR = "reports"
+
+# Record sources stamped on every imported row (DESIGN §5)
+SOURCE_BY_IMPORTER = {"course": "course_import", "global": "legacy_global_import"}
+
+# Every loader transaction holds this PostgreSQL advisory lock, so loads never interleave even
+# where Airflow pools are not enforced. The number is arbitrary but fixed.
+LOAD_ADVISORY_LOCK_KEY = 0x43524931  # "CRI1"
+
+
+def default_landing_url() -> str:
+    return (REPO_ROOT / "data" / "landing").as_uri()
+
+
+def landing_url(configured: str | None = None) -> str:
+    """The landing root: the given value, else the environment, else the repository default."""
+    return configured or os.environ.get(LANDING_ENV) or default_landing_url()
+
+
+def data_docs_dir() -> Path:
+    """Where the Data Docs site for the data team is built (a local directory)."""
+    return Path(os.environ.get(DATA_DOCS_ENV) or REPO_ROOT / "data" / "data_docs")
+
+
+def scan_schedule() -> str:
+    return os.environ.get(SCAN_SCHEDULE_ENV) or DEFAULT_SCAN_SCHEDULE
+
+
+def load_timeout() -> timedelta:
+    minutes = os.environ.get(LOAD_TIMEOUT_ENV)
+    return timedelta(minutes=float(minutes)) if minutes else DEFAULT_LOAD_TIMEOUT

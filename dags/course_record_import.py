@@ -1,0 +1,147 @@
+"""
+### Course record import
+
+Loads one course-record file from the landing folder into the LMS, if it passes every import
+precaution (Great Expectations suites in `expectations/`).
+
+**check the lock → validate → branch → load (course-level or legacy global) → archive**, or
+**→ quarantine** when rejected. Every run writes `reports/<batch>/summary.json` and
+`rejects.csv` under the landing root, and adds its validation to the Data Docs site.
+
+Params: `file` (a path under the landing root, e.g. `course/CARD-101/may.csv`), `importer` and
+`course` (inferred from the path; may repeat it, never contradict it), `dry_run` (validate and
+report only), `load_valid_rows` (load the valid enrollments, reject the rest).
+
+Loads run one at a time in the `course_record_import` pool. A load that fails or overruns sets
+the import lock (Variable `course_record_import_lock`); clear it with `course_record_unlock`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from include.course_records import settings
+
+IMPORTERS = ["course", "global"]
+
+
+def _on_load_failure(context) -> None:
+    """Also covers a load whose process was killed: Airflow reports it failed, and we lock."""
+    from include.course_records import lock, pipeline
+
+    ticket = context["ti"].xcom_pull(task_ids="resolve_request")
+    if ticket and not lock.current():
+        pipeline.lock_after_failure(ticket, context["ti"].xcom_pull(task_ids="validate_file"),
+                                    context.get("exception") or "the load task failed")
+
+
+@dag(
+    dag_id=settings.IMPORT_DAG_ID,
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=8,
+    doc_md=__doc__,
+    tags=["course-records", "import"],
+    default_args={"owner": "data-team", "retries": 0},
+    params={
+        "file": Param("", type="string", title="File",
+                      description="Path under the landing root: course/<external_course_id>/<name>.csv or global/<name>.csv"),
+        "importer": Param(None, type=["null", "string"], enum=[None, *IMPORTERS], title="Importer",
+                          description="Inferred from the path when empty"),
+        "course": Param(None, type=["null", "string"], title="Course",
+                        description="Target course (course-level importer); inferred from the path when empty"),
+        "dry_run": Param(False, type="boolean", title="Dry run", description="Validate and report only"),
+        "load_valid_rows": Param(False, type="boolean", title="Load valid rows",
+                                 description="Load the valid enrollments and reject the rest (default: all or nothing)"),
+    },
+    render_template_as_native_obj=True,
+)
+def course_record_import():
+    @task
+    def resolve_request() -> dict:
+        from airflow.sdk import Variable
+
+        from include.course_records import pipeline
+
+        context = get_current_context()
+        landing_url = Variable.get(settings.LANDING_VARIABLE, default=None)
+        return pipeline.user_errors(pipeline.resolve_request)(context["params"], context["run_id"], landing_url)
+
+    @task.short_circuit
+    def check_lock(ticket: dict) -> bool:
+        from include.course_records import pipeline
+
+        return pipeline.check_lock(ticket)
+
+    @task
+    def validate_file(ticket: dict) -> dict:
+        from include.course_records import pipeline
+
+        return pipeline.user_errors(pipeline.validate)(ticket)
+
+    @task.branch
+    def choose_path(ticket: dict, outcome: dict) -> str:
+        from include.course_records import pipeline
+
+        return pipeline.choose_path(ticket, outcome)
+
+    load_options = {"pool": settings.IMPORT_POOL, "execution_timeout": settings.load_timeout(),
+                    "on_failure_callback": _on_load_failure}
+
+    @task(**load_options)
+    def load_course_level(ticket: dict, outcome: dict) -> dict:
+        """The course-level importer: records count in PARS."""
+        from include.course_records import pipeline
+
+        return pipeline.load(ticket, outcome)
+
+    @task(**load_options)
+    def load_legacy_global(ticket: dict, outcome: dict) -> dict:
+        """The legacy global importer: may create course shells; records never count in PARS."""
+        from include.course_records import pipeline
+
+        return pipeline.load(ticket, outcome)
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def archive_file(ticket: dict, outcome: dict, path: str) -> str:
+        from include.course_records import pipeline
+
+        created = get_current_context()["ti"].xcom_pull(task_ids=path) if path.startswith("load_") else None
+        return pipeline.archive_file(ticket, outcome, created)
+
+    @task
+    def quarantine_file(ticket: dict, outcome: dict) -> str:
+        from include.course_records import pipeline
+
+        return pipeline.quarantine_file(ticket, outcome)
+
+    @task
+    def dry_run_done(ticket: dict, outcome: dict) -> None:
+        from include.course_records import pipeline
+
+        pipeline.finish_dry_run(ticket, outcome)
+
+    @task(trigger_rule="all_done", retries=1, retry_delay=timedelta(seconds=30))
+    def publish_data_docs(ticket: dict) -> str | None:
+        from include.course_records import pipeline
+
+        return pipeline.publish_data_docs(ticket)
+
+    ticket = resolve_request()
+    outcome = validate_file(ticket)
+    branch = choose_path(ticket, outcome)
+    check_lock(ticket) >> outcome
+    course_level = load_course_level(ticket, outcome)
+    legacy_global = load_legacy_global(ticket, outcome)
+    quarantined = quarantine_file(ticket, outcome)
+    dry = dry_run_done(ticket, outcome)
+    branch >> [course_level, legacy_global, quarantined, dry]
+    archived = archive_file(ticket, outcome, branch)
+    [course_level, legacy_global] >> archived
+    [archived, quarantined, dry] >> publish_data_docs(ticket)
+
+
+course_record_import()

@@ -1,0 +1,141 @@
+"""Load a validated batch: stage its rows with one COPY, then INSERT … SELECT in one transaction.
+
+Validation stages the rows (`stage_rows`); the load task only runs the statements in
+`sql/load/` inside a single transaction that holds the loaders' advisory lock, re-checks the
+import lock, and marks the ledger row loaded. Either all of a batch is in the LMS or none of it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+from psycopg2 import sql
+
+from include.course_records import settings
+from include.course_records.db import Connection, transaction
+from include.course_records.errors import ImportLocked, StaleValidation
+from include.course_records.reader import LINE
+
+log = logging.getLogger(__name__)
+
+LOAD_DIR = settings.SQL_DIR / "load"
+STAGE_COLUMNS = (
+    "line", "email", "email_key", "external_user_id", "learner_id", "first_name", "last_name",
+    "course_key", "course_id", "title", "enrollment_start", "enrollment_end", "complete",
+    "date_completed", "attended", "participant_category", "credit_type_id", "credits",
+    "credit_expiration",
+)
+
+
+@dataclass(frozen=True)
+class Created:
+    learners: int = 0
+    courses: int = 0
+    enrollments: int = 0
+    credit_records: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"learners": self.learners, "courses": self.courses,
+                "enrollments": self.enrollments, "credit_records": self.credit_records}
+
+
+def stage_table(batch: str) -> sql.Identifier:
+    return sql.Identifier("course_import", f"stage_{batch.replace('-', '_').lower()}")
+
+
+def _flag(values: pd.Series) -> pd.Series:
+    return values.map({"1": True, "0": False}).astype("boolean")
+
+
+def stage_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """The prepared rows as the staging table's columns, typed."""
+    return pd.DataFrame({
+        "line": rows[LINE],
+        "email": rows["external_email"],
+        "email_key": rows["_email_key"],
+        "external_user_id": rows["external_user_id"],
+        "learner_id": rows["_learner_id"],
+        "first_name": rows["first_name"],
+        "last_name": rows["last_name"],
+        "course_key": rows["_course_key"],
+        "course_id": rows["_course_id"],
+        "title": rows["title"],
+        "enrollment_start": rows["_enrollment_start"],
+        "enrollment_end": rows["_enrollment_end"],
+        "complete": rows["complete"].eq("1").fillna(False).astype(bool),
+        "date_completed": rows["_date_completed"],
+        "attended": _flag(rows["attended"]),
+        "participant_category": rows["participant_category"],
+        "credit_type_id": rows["_credit_type_id"],
+        "credits": rows["credits"],
+        "credit_expiration": rows["_credit_expiration"],
+    }, columns=list(STAGE_COLUMNS))
+
+
+def stage_rows(conn: Connection, batch: str, rows: pd.DataFrame) -> int:
+    """Write the rows to load into the batch's staging table with one COPY; returns the count."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    frame = stage_frame(rows)
+    buffer = io.BytesIO()
+    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buffer,
+                    pacsv.WriteOptions(include_header=False))
+    buffer.seek(0)
+    table = stage_table(batch)
+    with transaction(conn) as cur:
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {stage}").format(stage=table))
+        cur.execute(sql.SQL((settings.SQL_DIR / "stage.sql").read_text()).format(stage=table))
+        cur.copy_expert(sql.SQL("COPY {stage} ({cols}) FROM STDIN WITH (FORMAT csv)").format(
+            stage=table, cols=sql.SQL(", ").join(map(sql.Identifier, STAGE_COLUMNS))).as_string(cur),
+            buffer)
+    return len(frame)
+
+
+def drop_stage(conn: Connection, batch: str) -> None:
+    with transaction(conn) as cur:
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {stage}").format(stage=stage_table(batch)))
+
+
+def load_batch(conn: Connection, batch: str, importer: str, *,
+               lock_holder: Callable[[], dict | None],
+               after_load: Callable[[object, Created], None]) -> Created:
+    """Insert the staged batch into the LMS in one transaction.
+
+    `lock_holder()` is asked for the import lock once the advisory lock is held; if it names a
+    lock, nothing is loaded (ImportLocked). `after_load(cursor, created)` runs in the same
+    transaction (the ledger marks the batch loaded there, so the same bytes load only once).
+    """
+    params = {"batch": batch, "source": settings.SOURCE_BY_IMPORTER[importer]}
+    stage = stage_table(batch)
+    started = time.perf_counter()
+    with transaction(conn) as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (settings.LOAD_ADVISORY_LOCK_KEY,))
+        holder = lock_holder()
+        if holder:
+            raise ImportLocked(holder)
+        counts = {}
+        for path in sorted(LOAD_DIR.glob("*.sql")):
+            cur.execute(sql.SQL(path.read_text()).format(stage=stage), params)
+            counts[path.stem] = cur.rowcount
+            log.info("%s: %s → %d rows", batch, path.stem, cur.rowcount)
+        cur.execute(sql.SQL("SELECT count(*), count(DISTINCT (learner_id, course_id)),"
+                            " count(credit_type_id) FROM {stage}").format(stage=stage))
+        staged, enrollments_expected, credits_expected = cur.fetchone()
+        created = Created(learners=counts["20_learners"], courses=counts["10_course_shells"],
+                          enrollments=counts["40_enrollments"], credit_records=counts["50_credit_records"])
+        if (created.enrollments, created.credit_records) != (enrollments_expected, credits_expected):
+            raise StaleValidation(
+                f"expected {enrollments_expected} enrollments and {credits_expected} credit records, "
+                f"but the LMS took {created.enrollments} and {created.credit_records}: it changed since "
+                "validation; nothing was loaded — run the file again")
+        after_load(cur, created)
+        cur.execute(sql.SQL("DROP TABLE {stage}").format(stage=stage))
+    log.info("%s: loaded %d staged rows in %.2fs: %s", batch, staged, time.perf_counter() - started,
+             created.as_dict())
+    return created

@@ -106,10 +106,11 @@ def course_record_import():
         return pipeline.load(ticket, outcome)
 
     @task(trigger_rule="none_failed_min_one_success")
-    def archive_file(ticket: dict, outcome: dict, path: str) -> str:
+    def archive_file(ticket: dict, outcome: dict) -> str:
         from include.course_records import pipeline
 
-        created = get_current_context()["ti"].xcom_pull(task_ids=path) if path.startswith("load_") else None
+        loader = pipeline.choose_path(ticket, outcome)
+        created = get_current_context()["ti"].xcom_pull(task_ids=loader) if loader.startswith("load_") else None
         return pipeline.archive_file(ticket, outcome, created)
 
     @task
@@ -139,7 +140,8 @@ def course_record_import():
     quarantined = quarantine_file(ticket, outcome)
     dry = dry_run_done(ticket, outcome)
     branch >> [course_level, legacy_global, quarantined, dry]
-    archived = archive_file(ticket, outcome, branch)
+    archived = archive_file(ticket, outcome)
+    branch >> archived
     [course_level, legacy_global] >> archived
     [archived, quarantined, dry] >> publish_data_docs(ticket)
 

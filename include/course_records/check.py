@@ -12,7 +12,7 @@ import pandas as pd
 
 from include.course_records import enrich, validate
 from include.course_records.db import Connection
-from include.course_records.issues import Issue
+from include.course_records.issues import INFO, Issue
 from include.course_records.target import Target
 from include.course_records.reader import LINE, read_course_records
 
@@ -79,6 +79,9 @@ def check_file(data: bytes, target: Target, conn: Connection, *, load_valid_rows
         log.info("%s: the same bytes were loaded by batch %s: skipped (F06)", target.path,
                  result.duplicate_of)
         result.status = DUPLICATE
+        result.issues.append(Issue(1, None, "F06", INFO,
+                                   f"line 1: the same bytes were already loaded by batch {result.duplicate_of} — "
+                                   "nothing to do; the file is archived (F06)"))
         return result
 
     started = time.perf_counter()

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 ERROR = "error"
 WARNING = "warning"
+INFO = "info"  # F06 only: a duplicate file is skipped, which is neither an error nor a warning
 
 
 @dataclass(frozen=True, slots=True)

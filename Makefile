@@ -1,0 +1,17 @@
+# The two commands of the README. Both set up everything they need on a fresh machine.
+.PHONY: demo test lint bench lock
+
+demo:  ## set up, load the demo catalogue, run the import DAG on the demo files
+	bash scripts/demo.sh
+
+test:  ## the whole test suite (real PostgreSQL: a throwaway database per session)
+	bash scripts/test.sh
+
+lint:
+	bash scripts/setup.sh && .venv/bin/ruff check .
+
+bench:  ## speed: validate and load 10k/100k/1M-row files beside a raw COPY (see README)
+	bash scripts/setup.sh && . scripts/env.sh && COURSE_RECORDS_PG="$$(scripts/postgres.sh)" python -m bench.run $(ARGS)
+
+lock:  ## recompile requirements.txt from requirements.in
+	uv pip compile requirements.in -o requirements.txt --python-version 3.11

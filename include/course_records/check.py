@@ -87,7 +87,7 @@ def check_file(data: bytes, target: Target, conn: Connection, *, load_valid_rows
     started = time.perf_counter()
     read = read_course_records(data)
     result.issues.extend(read.issues)
-    if not read.header or not read.ok and read.rows is None and not _header_only(read.issues):
+    if not read.ok:  # bytes, delimiter or quoting: nothing more can be read reliably
         result.status = REJECTED
         return result
     suites = validate.SUITES[target.importer]
@@ -96,7 +96,7 @@ def check_file(data: bytes, target: Target, conn: Connection, *, load_valid_rows
     run.issues = validate.issues_from(run, header, validate.HEADER_KEY)
     result.suite_runs.append(run)
     result.issues.extend(run.issues)
-    if any(i.is_error for i in result.issues):
+    if any(i.is_error for i in result.issues) or read.rows is None:
         result.status = REJECTED
         return result
 
@@ -112,11 +112,6 @@ def check_file(data: bytes, target: Target, conn: Connection, *, load_valid_rows
     log.info("%s: %s — %d rows, %d issues, checked in %.2fs", target.path, result.status, len(frame),
              len(result.issues), time.perf_counter() - started)
     return result
-
-
-def _header_only(issues: list[Issue]) -> bool:
-    """True when the reader stopped only so that the header suite can name the problem."""
-    return not issues
 
 
 def _decide(result: CheckResult, load_valid_rows: bool) -> None:

@@ -178,7 +178,7 @@ def prepare(rows: pd.DataFrame, importer: str, target_course: str | None,
         rows[f"_{column}"] = _as_utc(rows[column])
     for column in ("enrollment_start", "enrollment_end", "date_completed"):
         rows[f"_{column}_day"] = rows[f"_{column}"].dt.floor("D")
-    rows["_credits"] = pd.to_numeric(rows["credits"], errors="coerce")
+    rows["_credits"] = pd.to_numeric(rows["credits"], errors="coerce").astype("float64")
 
     lms = fetch_snapshot(conn, rows)
     _join_courses(rows, lms)
@@ -219,9 +219,9 @@ def _join_credit_offers(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
         key=lms.offers["course_id"].astype("str") + SEPARATOR + lms.offers["machine_name"]
     ).set_index("key")
     rows["_offered"] = offer_key.isin(offers.index).where(real, pd.NA).astype("boolean")
-    rows["_max_credits"] = offer_key.map(offers["max_credits"]).where(real)
+    rows["_max_credits"] = offer_key.map(offers["max_credits"]).where(real).astype("float64")
     fixed = offer_key.map(offers["is_variable"]).eq(False)
-    rows["_fixed_credits"] = rows["_max_credits"].where(fixed)
+    rows["_fixed_credits"] = rows["_max_credits"].where(fixed).astype("float64")
 
 
 def _positions(keys: list[pd.Series], wanted: list[pd.Series]) -> np.ndarray:

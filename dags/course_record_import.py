@@ -18,7 +18,7 @@ the import lock (Variable `course_record_import_lock`); clear it with `course_re
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import Param, dag, get_current_context, task
 
@@ -125,11 +125,13 @@ def course_record_import():
 
         pipeline.finish_dry_run(ticket, outcome)
 
-    @task(trigger_rule="all_done", retries=1, retry_delay=timedelta(seconds=30))
-    def publish_data_docs(ticket: dict) -> str | None:
+    @task
+    def publish_data_docs(ticket: dict | None) -> str | None:
+        """A teardown: runs after a failed load too (the validation is worth reading), and the
+        run's state stays that of the import itself."""
         from include.course_records import pipeline
 
-        return pipeline.publish_data_docs(ticket)
+        return pipeline.publish_data_docs(ticket) if ticket else None
 
     ticket = resolve_request()
     outcome = validate_file(ticket)
@@ -143,7 +145,7 @@ def course_record_import():
     archived = archive_file(ticket, outcome)
     branch >> archived
     [course_level, legacy_global] >> archived
-    [archived, quarantined, dry] >> publish_data_docs(ticket)
+    [archived, quarantined, dry] >> publish_data_docs(ticket).as_teardown()
 
 
 course_record_import()

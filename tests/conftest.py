@@ -132,7 +132,7 @@ def drop(landing_root: Path, relative: str, content: str | bytes) -> Path:
 
 def rows_of(conn, query: str, params: tuple = ()) -> list[tuple]:
     with conn.cursor() as cur:
-        cur.execute(query, params)
+        cur.execute(query, params or None)
         out = cur.fetchall()
     conn.rollback()
     return out

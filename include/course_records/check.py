@@ -13,8 +13,8 @@ import pandas as pd
 from include.course_records import enrich, validate
 from include.course_records.db import Connection
 from include.course_records.issues import INFO, Issue
-from include.course_records.target import Target
 from include.course_records.reader import LINE, read_course_records
+from include.course_records.target import Target
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from include.course_records import settings
 from include.course_records.enrich import RAW_COLUMNS, ROW_TEXT, SEPARATOR
-from include.course_records.issues import ERROR, Issue, quoted
+from include.course_records.issues import Issue, quoted
 from include.course_records.reader import LINE
 from include.course_records.record_format import ALIASES
 
@@ -86,7 +86,7 @@ def run_suite(frame: pd.DataFrame, parts: tuple[str, ...], key: str,
     """Validate `frame` with the merged suite; `key` is the column that identifies a row."""
     import great_expectations as gx
 
-    context, batch_definition = _gx_batch_definition()
+    _context, batch_definition = _gx_batch_definition()
     definition = suite_definition(parts)
     suite = gx.ExpectationSuite(**definition)
     if len(suite.expectations) != len(definition["expectations"]):  # GX drops bad ones, only logging

@@ -83,7 +83,7 @@ def test_same_bytes_again_are_a_duplicate_and_load_nothing(dagbag, conn, landing
 
     assert run.state == "success"
     assert count(conn, "lms.enrollment") == enrollments
-    second = [s for s in summaries(landing) if s["file"].endswith("renamed-copy.csv")][0]
+    second = next(s for s in summaries(landing) if s["file"].endswith("renamed-copy.csv"))
     assert second["status"] == "duplicate_file"
     assert [i["rule"] for i in second["issues"]] == ["F06"]
     assert list((landing / "archive").rglob("*-renamed-copy.csv"))

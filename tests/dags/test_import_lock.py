@@ -1,0 +1,226 @@
+"""The import lock under faults: nothing half-loaded, nothing lost, loads one at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO, count, drop, rows_of
+
+HEADER = "external_email,first_name,last_name,enrollment_start,complete,date_completed,credits,credit_type,participant_category\n"
+DEMO = (REPO / "demo/course/CARD-101/card-101-2026.csv").read_text()
+
+
+def run_dag(dagbag, dag_id, **conf):
+    defaults = {"course_record_import": {"importer": None, "course": None, "dry_run": False, "load_valid_rows": False},
+                "course_record_unlock": {"reason": "", "confirm": False}}[dag_id]
+    return dagbag.get_dag(dag_id).test(run_conf={**defaults, **conf})
+
+
+def summaries(landing):
+    return [json.loads(p.read_text()) for p in sorted((landing / "reports").glob("*/summary.json"))]
+
+
+def lock_value():
+    from airflow.models.variable import Variable
+
+    raw = Variable.get("course_record_import_lock", default_var=None)
+    return json.loads(raw) if raw else None
+
+
+def set_lock_by_hand(reason="checking a suspicious file"):
+    from airflow.models.variable import Variable
+
+    Variable.set("course_record_import_lock", json.dumps({"file": None, "run_id": None, "reason": reason,
+                                                          "time": "2026-11-29T08:00:00+00:00"}))
+
+
+@pytest.fixture
+def failing_credit_records(conn):
+    """A real fault inside the LMS: inserting credit records raises, after learners and enrollments were written."""
+    with conn.cursor() as cur:
+        cur.execute("""
+            CREATE FUNCTION lms.test_fault() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN RAISE EXCEPTION 'credit_record storage is failing (injected fault)'; END $$;
+            CREATE TRIGGER test_fault BEFORE INSERT ON lms.credit_record FOR EACH ROW EXECUTE FUNCTION lms.test_fault();
+        """)
+    conn.commit()
+    yield
+    with conn.cursor() as cur:
+        cur.execute("DROP TRIGGER IF EXISTS test_fault ON lms.credit_record; DROP FUNCTION IF EXISTS lms.test_fault()")
+    conn.commit()
+
+
+def test_locked_importer_loads_nothing_until_unlocked_with_a_reason(dagbag, conn, landing, no_lock):
+    drop(landing, "course/CARD-101/card-101-2026.csv", DEMO)
+    set_lock_by_hand()
+
+    run = run_dag(dagbag, "course_record_import", file="course/CARD-101/card-101-2026.csv")
+
+    assert run.state == "success"
+    assert count(conn, "lms.enrollment") == 2  # the demo catalogue's own
+    assert (landing / "course/CARD-101/card-101-2026.csv").exists()
+    [summary] = summaries(landing)
+    assert summary["status"] == "locked"
+    assert "checking a suspicious file" in summary["message"]
+
+    refused = run_dag(dagbag, "course_record_unlock", reason="   ", confirm=True)
+    assert refused.state == "failed"
+    assert lock_value()["reason"] == "checking a suspicious file"
+
+    assert run_dag(dagbag, "course_record_unlock", reason="file reviewed, safe", confirm=True).state == "success"
+    assert lock_value() is None
+    assert rows_of(conn, "SELECT event, reason FROM course_import.lock_event") == [("unlocked", "file reviewed, safe")]
+
+    assert run_dag(dagbag, "course_record_import", file="course/CARD-101/card-101-2026.csv").state == "success"
+    assert count(conn, "lms.enrollment") == 5
+    assert summaries(landing)[-1]["status"] == "loaded"
+
+
+def test_unlock_when_not_locked_changes_nothing(dagbag, conn, landing, no_lock):
+    assert run_dag(dagbag, "course_record_unlock", reason="just in case", confirm=True).state == "success"
+    assert lock_value() is None
+    assert count(conn, "course_import.lock_event") == 0
+
+
+def test_a_load_that_raises_midway_leaves_nothing_and_locks(dagbag, conn, landing, no_lock, failing_credit_records):
+    drop(landing, "course/CARD-101/card-101-2026.csv", DEMO)
+
+    run = run_dag(dagbag, "course_record_import", file="course/CARD-101/card-101-2026.csv")
+
+    assert run.state == "failed"
+    assert rows_of(conn, "SELECT count(*) FROM lms.enrollment WHERE import_batch IS NOT NULL") == [(0,)]
+    assert rows_of(conn, "SELECT count(*) FROM lms.learner WHERE import_batch IS NOT NULL") == [(0,)]
+    assert (landing / "course/CARD-101/card-101-2026.csv").exists()
+    held = lock_value()
+    assert held["file"] == "course/CARD-101/card-101-2026.csv"
+    assert "injected fault" in held["diagnosis"]["error"]
+    assert summaries(landing)[-1]["status"] == "locked"
+    assert rows_of(conn, "SELECT event FROM course_import.lock_event") == [("locked",)]
+
+
+def test_after_a_failure_and_unlock_the_file_loads_exactly_once(dagbag, conn, landing, no_lock):
+    drop(landing, "course/CARD-101/card-101-2026.csv", DEMO)
+    with conn.cursor() as cur:
+        cur.execute("""CREATE FUNCTION lms.test_fault() RETURNS trigger LANGUAGE plpgsql AS
+                       $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$;
+                       CREATE TRIGGER test_fault BEFORE INSERT ON lms.credit_record
+                       FOR EACH ROW EXECUTE FUNCTION lms.test_fault()""")
+    conn.commit()
+    try:
+        assert run_dag(dagbag, "course_record_import", file="course/CARD-101/card-101-2026.csv").state == "failed"
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DROP TRIGGER test_fault ON lms.credit_record; DROP FUNCTION lms.test_fault()")
+        conn.commit()
+    assert run_dag(dagbag, "course_record_import", file="course/CARD-101/card-101-2026.csv").state == "success"
+    assert summaries(landing)[-1]["status"] == "locked"  # still locked: the second run waited
+
+    run_dag(dagbag, "course_record_unlock", reason="storage fixed", confirm=True)
+    run_dag(dagbag, "course_record_import", file="course/CARD-101/card-101-2026.csv")
+
+    assert summaries(landing)[-1]["status"] == "loaded"
+    assert rows_of(conn, "SELECT count(*) FROM lms.enrollment WHERE import_batch IS NOT NULL") == [(3,)]
+    assert rows_of(conn, "SELECT count(*) FROM course_import.ledger WHERE status = 'loaded'") == [(1,)]
+
+
+def _process_env(tmp_path, name):
+    """A separate Airflow home (a copy of the session's initialised metadata DB) for a child process."""
+    home = tmp_path / f"airflow-{name}"
+    shutil.copytree(os.environ["AIRFLOW_HOME"], home, ignore=shutil.ignore_patterns("data_docs", "logs"))
+    env = dict(os.environ, AIRFLOW_HOME=str(home),
+               AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+               PYTHONPATH=str(REPO))
+    return env
+
+
+def _start(tmp_path, name, path):
+    """A child process running one import; its log goes to a file (a full pipe would stall it)."""
+    log = (tmp_path / f"{name}.log").open("w")
+    process = subprocess.Popen([sys.executable, str(REPO / "tests/dags/import_process.py"), path], cwd=REPO,
+                               env=_process_env(tmp_path, name), stdout=log, stderr=subprocess.STDOUT)
+    process.log_path = tmp_path / f"{name}.log"
+    return process
+
+
+def _finish(process, timeout=300):
+    process.wait(timeout)
+    return process.log_path.read_text()
+
+
+def test_a_load_killed_mid_transaction_leaves_nothing_and_loses_no_file(tmp_path, conn, landing, no_lock):
+    drop(landing, "course/CARD-101/card-101-2026.csv", DEMO)
+    with conn.cursor() as cur:  # make the load pause inside its transaction, after enrollments were written
+        cur.execute("""CREATE FUNCTION lms.test_slow() RETURNS trigger LANGUAGE plpgsql AS
+                       $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
+                       CREATE TRIGGER test_slow BEFORE INSERT ON lms.credit_record
+                       FOR EACH ROW EXECUTE FUNCTION lms.test_slow()""")
+    conn.commit()
+    process = _start(tmp_path, "killed", "course/CARD-101/card-101-2026.csv")
+    backend = None
+    try:
+        deadline = time.time() + 120
+        while backend is None and time.time() < deadline:  # wait until the load sits inside the trigger
+            found = rows_of(conn, "SELECT pid FROM pg_stat_activity WHERE query LIKE '%%INSERT INTO lms.credit_record%%'"
+                                  " AND state = 'active' AND pid <> pg_backend_pid()")
+            backend = found[0][0] if found else None
+            assert process.poll() is None, process.log_path.read_text()[-3000:]
+            time.sleep(0.1)
+        assert backend, "the load never reached the credit records"
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+        while rows_of(conn, "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (backend,)) and time.time() < deadline:
+            time.sleep(0.2)  # PostgreSQL finds the client gone and rolls the transaction back
+    finally:
+        if process.poll() is None:
+            process.kill()
+        with conn.cursor() as cur:
+            cur.execute("DROP TRIGGER test_slow ON lms.credit_record; DROP FUNCTION lms.test_slow()")
+        conn.commit()
+
+    assert rows_of(conn, "SELECT count(*) FROM lms.enrollment WHERE import_batch IS NOT NULL") == [(0,)]
+    assert rows_of(conn, "SELECT count(*) FROM lms.learner WHERE import_batch IS NOT NULL") == [(0,)]
+    assert (landing / "course/CARD-101/card-101-2026.csv").read_text() == DEMO
+
+    rerun = _start(tmp_path, "rerun", "course/CARD-101/card-101-2026.csv")
+    output = _finish(rerun)
+    assert rerun.returncode == 0, output[-3000:]
+    assert rows_of(conn, "SELECT count(*) FROM lms.enrollment WHERE import_batch IS NOT NULL") == [(3,)]
+    assert rows_of(conn, "SELECT count(*) FROM course_import.ledger WHERE status = 'loaded'") == [(1,)]
+
+
+def test_two_imports_at_once_load_one_after_the_other(tmp_path, conn, landing, no_lock):
+    first = HEADER + "".join(f"a{i}@example.org,A{i},Lee,2026-05-04,1,2026-05-05,2.00,ama_pra_1,physician\n" for i in range(40))
+    second = HEADER + "".join(f"b{i}@example.org,B{i},Ek,2026-05-04,1,2026-05-05,1.00,ancc,other\n" for i in range(40))
+    drop(landing, "course/CARD-101/first.csv", first)
+    drop(landing, "course/CARD-101/second.csv", second)
+    with conn.cursor() as cur:  # slow every enrollment row down so that unserialised loads would overlap
+        cur.execute("""CREATE FUNCTION lms.test_slow() RETURNS trigger LANGUAGE plpgsql AS
+                       $$ BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END $$;
+                       CREATE TRIGGER test_slow BEFORE INSERT ON lms.enrollment
+                       FOR EACH ROW EXECUTE FUNCTION lms.test_slow()""")
+    conn.commit()
+    try:
+        processes = [_start(tmp_path, "one", "course/CARD-101/first.csv"),
+                     _start(tmp_path, "two", "course/CARD-101/second.csv")]
+        outputs = [_finish(p) for p in processes]
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DROP TRIGGER test_slow ON lms.enrollment; DROP FUNCTION lms.test_slow()")
+        conn.commit()
+
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output[-3000:]
+    batches = rows_of(conn, "SELECT import_batch, min(id), max(id), count(*) FROM lms.enrollment"
+                            " WHERE import_batch IS NOT NULL GROUP BY 1 ORDER BY 2")
+    assert [b[3] for b in batches] == [40, 40]
+    (_, _, first_max, _), (_, second_min, _, _) = batches
+    assert first_max < second_min, "the two loads interleaved"
+    assert rows_of(conn, "SELECT count(*), count(DISTINCT lower(email)) FROM lms.learner") == [(83, 83)]

@@ -31,10 +31,11 @@ class CheckResult:
     frame: pd.DataFrame | None = None  # every data row, prepared; None when the file was not read
     rejected_lines: set[int] = field(default_factory=set)
     duplicate_of: str | None = None
+    rows_read: int = 0  # data rows, also when the header stopped the checks before the rows
 
     @property
     def rows_total(self) -> int:
-        return 0 if self.frame is None else len(self.frame)
+        return self.rows_read if self.frame is None else len(self.frame)
 
     @property
     def loadable(self) -> pd.DataFrame:
@@ -46,7 +47,7 @@ class CheckResult:
 
     def counts(self) -> dict[str, int]:
         total = self.rows_total
-        rejected = len(self.rejected_lines) if self.frame is not None else 0
+        rejected = len(self.rejected_lines) if self.frame is not None else (total if self.status == REJECTED else 0)
         skipped = 0
         if self.frame is not None and self.status == ACCEPTED:
             valid = ~self.frame[LINE].isin(self.rejected_lines)
@@ -87,6 +88,7 @@ def check_file(data: bytes, target: Target, conn: Connection, *, load_valid_rows
     started = time.perf_counter()
     read = read_course_records(data)
     result.issues.extend(read.issues)
+    result.rows_read = 0 if read.rows is None else len(read.rows)
     if not read.ok:  # bytes, delimiter or quoting: nothing more can be read reliably
         result.status = REJECTED
         return result

@@ -48,14 +48,21 @@ def canonical_columns(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def trim(rows: pd.DataFrame, present: list[str]) -> pd.DataFrame:
-    """Keep the raw values joined in ROW_TEXT (R01, W05), then trim spaces; blank → missing."""
+def trim(rows: pd.DataFrame, present: list[str], names: list[str]) -> pd.DataFrame:
+    """Keep the raw values joined in ROW_TEXT (R01, W05), then trim spaces; blank → missing.
+
+    `present` are the columns the file has (canonical names), `names` the same as the file
+    writes them (kept for reports).
+    """
     text = None
     for column in present:
         value = rows[column].fillna("")
+        if value.str.contains(SEPARATOR, regex=False).any():
+            # A separator inside a value would shift the columns; as U+001E it still fails R01.
+            value = value.str.replace(SEPARATOR, "\x1e", regex=False)
         text = value if text is None else text + SEPARATOR + value
     rows[ROW_TEXT] = text if text is not None else ""
-    rows.attrs[RAW_COLUMNS] = list(present)
+    rows.attrs[RAW_COLUMNS] = list(names)
     for column in present:
         stripped = rows[column].str.strip(" ")
         rows[column] = stripped.where(stripped != "", pd.NA)
@@ -163,8 +170,8 @@ def credit_signature(credits: pd.Series, expiration: pd.Series) -> pd.Series:
 def prepare(rows: pd.DataFrame, importer: str, target_course: str | None,
             conn: Connection) -> pd.DataFrame:
     """The frame the row suites validate: the file's values, typed, with the LMS joined on."""
-    present = [c for c in rows.columns if c != LINE]
-    rows = trim(canonical_columns(rows), [ALIASES.get(c, c) for c in present])
+    names = [c for c in rows.columns if c != LINE]
+    rows = trim(canonical_columns(rows), [ALIASES.get(c, c) for c in names], names)
     rows.index = pd.RangeIndex(len(rows))
 
     rows["_email_key"] = rows["external_email"].str.lower()

@@ -70,8 +70,10 @@ def read_course_records(data: bytes) -> ReadResult:
         return result
 
     try:
+        # header=None: the header line is parsed as a row too, so pandas checks every later row
+        # against its field count (F04) instead of taking an extra value as a row index.
         rows = pd.read_csv(
-            io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[""],
+            io.BytesIO(data), header=None, dtype=str, keep_default_na=False, na_values=[""],
             skip_blank_lines=True, engine="c",
         )
     except pd.errors.ParserError as exc:
@@ -84,6 +86,8 @@ def read_course_records(data: bytes) -> ReadResult:
         # The C parser accepts a quote left open at the end of the file.
         result.issues.append(_unbalanced_quote_issue(text))
         return result
+    rows = rows.iloc[1:].reset_index(drop=True)
+    rows.columns = header
     rows[LINE] = _line_numbers(text, len(rows))
     result.rows = rows
     return result
@@ -94,15 +98,19 @@ def _line_numbers(text: str, n_rows: int) -> np.ndarray:
     physical = text.count("\n") + (0 if text.endswith("\n") else 1)
     if physical - 1 == n_rows:  # no blank lines, no line breaks inside quoted values
         return np.arange(2, n_rows + 2, dtype=np.int64)
+    return np.asarray(_record_lines(text)[1:n_rows + 1], dtype=np.int64)
+
+
+def _record_lines(text: str) -> list[int]:
+    """The line on which each record starts (the header is record 0), skipping blank lines as pandas does."""
     starts = []
-    reader = csv.reader(io.StringIO(text))
-    next(reader)
-    line = reader.line_num + 1
+    reader = csv.reader(io.StringIO(text, newline=""))
+    line = 1
     for row in reader:
-        if row:  # pandas skips blank lines too
+        if row and not (len(row) == 1 and not row[0].strip(" \t")):
             starts.append(line)
         line = reader.line_num + 1
-    return np.asarray(starts[:n_rows], dtype=np.int64)
+    return starts
 
 
 def _has_unclosed_quote(text: str) -> bool:
@@ -111,7 +119,7 @@ def _has_unclosed_quote(text: str) -> bool:
 
 def _unbalanced_quote_issue(text: str) -> Issue:
     open_line, inside = 1, False
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 is no line end
         if line.count('"') % 2 == 1:
             inside = not inside
             if inside:
@@ -122,14 +130,17 @@ def _unbalanced_quote_issue(text: str) -> Issue:
 
 
 def _parser_issue(text: str, message: str) -> Issue:
-    if "EOF inside string" in message or "EOF" in message:
+    if "EOF" in message:
         return _unbalanced_quote_issue(text)
     match = _TOKENIZE_LINE.search(message)
-    line = int(match.group(1)) if match else 1
+    record = int(match.group(1)) if match else 1  # pandas counts records, not lines
+    starts = _record_lines(text)
+    line = starts[record - 1] if 0 < record <= len(starts) else record
     fields = re.search(r"Expected (\d+) fields.*saw (\d+)", message)
     detail = (f"has {fields.group(2)} values where the header has {fields.group(1)} columns"
               if fields else "cannot be read as comma CSV")
-    snippet = text.splitlines()[line - 1] if 0 < line <= text.count("\n") + 1 else ""
+    lines = text.split("\n")
+    snippet = lines[line - 1] if 0 < line <= len(lines) else ""
     return Issue(line, None, "F04", ERROR,
                  f"line {line}: {quoted(snippet, 60)} {detail} — quote values that contain "
                  "commas and check the delimiter is a comma (F04)")

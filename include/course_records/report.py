@@ -56,7 +56,7 @@ def rejects_csv(result: CheckResult) -> bytes:
         rows_by_line = {int(line): raw_values(text, raw_columns)
                         for line, text in zip(picked[LINE], picked[ROW_TEXT], strict=True)}
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")  # CRLF: a lone CR or LF in a value is quoted too
     writer.writerow(["line", "column", "rule", "severity", "message", *raw_columns])
     for issue in errors:
         row = rows_by_line.get(issue.line, {})

@@ -9,7 +9,7 @@ from include.course_records import settings
 from include.course_records.errors import UsageError
 
 _SAFE_COURSE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_SAFE_NAME = re.compile(r"^[^/\\\x00-\x1f\x7f]{1,200}$")
+_SAFE_NAME = re.compile(r"^[^/\\\x00-\x1f\x7f-\x9f]{1,200}$")
 _IN_PROGRESS = (re.compile(r"^\."), re.compile(r"^~\$"), re.compile(r"\.(part|tmp|crdownload|filepart)$", re.I))
 
 

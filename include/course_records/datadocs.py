@@ -22,7 +22,6 @@ from include.course_records.validate import SuiteRun, suite_definition
 log = logging.getLogger(__name__)
 
 SITE_NAME = "course_records"
-_KEPT_UNEXPECTED = 200  # rows shown per expectation on a page; the full list is in rejects.csv
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -31,11 +30,6 @@ def payloads(runs: Iterable[SuiteRun], *, batch: str, run_time: str, file_name: 
     out = []
     for run in runs:
         result = json.loads(json.dumps(run.result, default=str))
-        for outcome in result["results"]:
-            for key in ("unexpected_list", "unexpected_index_list", "partial_unexpected_counts"):
-                if isinstance(outcome["result"].get(key), list):
-                    outcome["result"][key] = outcome["result"][key][:_KEPT_UNEXPECTED]
-            outcome["result"].pop("unexpected_index_query", None)
         parts = tuple(run.suite.removeprefix("course_records.").split("+"))
         out.append({"suite": suite_definition(parts), "result": result, "run_name": batch,
                     "run_time": run_time, "batch_identifier": _UNSAFE_KEY.sub("_", file_name)})

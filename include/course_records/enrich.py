@@ -181,6 +181,7 @@ def prepare(rows: pd.DataFrame, importer: str, target_course: str | None,
     else:
         rows["_target_course"] = pd.Series(pd.NA, index=rows.index, dtype="str")
         rows["_course_key"] = rows["external_course_id"]
+    rows["_first_row_of_course"] = ~rows["_course_key"].duplicated()
     for column in DATE_COLUMNS:
         rows[f"_{column}"] = _as_utc(rows[column])
     for column in ("enrollment_start", "enrollment_end", "date_completed"):

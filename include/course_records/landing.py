@@ -137,8 +137,9 @@ def move(root: ObjectStoragePath, source: str, destination: str) -> str:
     try:
         src.fs.rm_file(_fs_path(src))
     except Exception as exc:  # noqa: BLE001 - the verified copy is safe; a leftover is only a duplicate
-        log.warning("copied %s → %s but could not delete the original (%s: %s): it stays in landing, and its "
-                    "next run finds the same bytes in the ledger", source, destination, exc.__class__.__name__, exc)
+        log.warning("copied %s → %s but could not delete the original (%s: %s): it stays in landing as a "
+                    "duplicate; its next run finds its sha256 already loaded (F06) or rejects it again",
+                    source, destination, exc.__class__.__name__, exc)
     else:
         log.info("moved %s → %s (copied, verified, deleted)", source, destination)
     return url_of(dst)

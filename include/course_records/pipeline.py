@@ -101,7 +101,7 @@ def check_lock(ticket: dict[str, Any]) -> bool:
     conn = db.connect()
     ledger.open_run(conn, batch=ticket["batch"], file_path=ticket["file"], sha256="", importer=ticket["importer"],
                     course=ticket["course"], run_id=ticket["run_id"], dry_run=ticket["dry_run"],
-                    load_valid_rows=ticket["load_valid_rows"], report_uri=str(_report_dir(ticket)))
+                    load_valid_rows=ticket["load_valid_rows"], report_uri=landing.url_of(_report_dir(ticket)))
     ledger.finish(conn, ticket["batch"], status=LOCKED)
     mark_waiting(conn, ticket["file"])
     return False
@@ -124,7 +124,7 @@ def validate(ticket: dict[str, Any]) -> dict[str, Any]:
     reports = _report_dir(ticket)
     ledger.open_run(conn, batch=ticket["batch"], file_path=ticket["file"], sha256=result.sha256,
                     importer=ticket["importer"], course=ticket["course"], run_id=ticket["run_id"],
-                    dry_run=ticket["dry_run"], load_valid_rows=ticket["load_valid_rows"], report_uri=str(reports))
+                    dry_run=ticket["dry_run"], load_valid_rows=ticket["load_valid_rows"], report_uri=landing.url_of(reports))
     document = report.summary(result, file=ticket["file"])
     _write_summary(ticket, document)
     landing.write_report_file(reports, "rejects.csv", report.rejects_csv(result))
@@ -144,7 +144,7 @@ def validate(ticket: dict[str, Any]) -> dict[str, Any]:
         log.info("  %s %s", issue.severity, issue.message)
     discrepancies = [i.message for i in result.issues if i.rule in {"F02", "F04", "R01", "W04", "W05"}][:20]
     return {"status": result.status, "sha256": result.sha256, "rows": document["rows"], "staged": staged,
-            "report": str(reports), "discrepancies": discrepancies}
+            "report": landing.url_of(reports), "discrepancies": discrepancies}
 
 
 def choose_path(ticket: dict[str, Any], outcome: dict[str, Any]) -> str:

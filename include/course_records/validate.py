@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import string
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -27,6 +28,7 @@ from include.course_records.record_format import ALIASES
 log = logging.getLogger(__name__)
 
 HEADER_KEY = "position"
+KEPT_UNEXPECTED = 200  # unexpected rows kept per expectation in the JSON result (Data Docs)
 SUITES: dict[str, dict[str, tuple[str, ...]]] = {
     "course": {"header": ("header",), "rows": ("rows", "rows.course")},
     "global": {"header": ("header", "header.global"), "rows": ("rows", "rows.global")},
@@ -34,11 +36,22 @@ SUITES: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 @dataclass
+class Failure:
+    """One failed expectation: its config, the keys of the rows it found (None: table-level)."""
+
+    meta: dict[str, Any]
+    kwargs: dict[str, Any]
+    keys: list[Any] | None
+    observed: Any = None
+
+
+@dataclass
 class SuiteRun:
-    """One suite's validation: the GX result as JSON (for Data Docs) and the issues it found."""
+    """One suite's validation: what failed, the GX result as JSON (for Data Docs), the issues."""
 
     suite: str
     result: dict[str, Any]
+    failures: list[Failure] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
 
 
@@ -98,81 +111,83 @@ def run_suite(frame: pd.DataFrame, parts: tuple[str, ...], key: str,
                        "partial_unexpected_count": 20},
         expectation_parameters=parameters,
     )
+    failures = []
     for outcome in result.results:
         info = outcome.exception_info or {}
         raised = info.get("raised_exception") or any(
             isinstance(v, dict) and v.get("raised_exception") for v in info.values())
         if raised:
             raise RuntimeError(f"expectation {outcome.expectation_config.type} could not run: {info}")
-    return SuiteRun(definition["name"], result.to_json_dict())
+        if outcome.success:
+            continue
+        found = outcome.result.get("unexpected_index_list")
+        failures.append(Failure(outcome.expectation_config.meta, outcome.expectation_config.kwargs,
+                                None if found is None else [entry[key] for entry in found],
+                                outcome.result.get("observed_value")))
+        # Keep the JSON for Data Docs small: the page shows a sample, rejects.csv has every row.
+        for name in ("unexpected_list", "unexpected_index_list"):
+            if isinstance(outcome.result.get(name), list):
+                outcome.result[name] = outcome.result[name][:KEPT_UNEXPECTED]
+        outcome.result.pop("unexpected_index_query", None)
+    return SuiteRun(definition["name"], result.to_json_dict(), failures)
 
 
 def issues_from(run: SuiteRun, frame: pd.DataFrame, key: str) -> list[Issue]:
-    """Every failed expectation → one issue per unexpected row (or one per file/value, as meta says)."""
+    """Every failed expectation → one issue per unexpected row (one per file if its level is file)."""
     issues: list[Issue] = []
     position = pd.Index(frame[key])
-    for outcome in run.result["results"]:
-        if outcome["success"]:
+    for failure in run.failures:
+        if failure.keys is None:  # a table-level expectation: one finding about the file
+            issues.append(_file_issue(failure))
             continue
-        config = outcome["expectation_config"]
-        meta = config["meta"]
-        found = outcome["result"].get("unexpected_index_list")
-        if found is None:  # a table-level expectation: one finding about the file
-            issues.append(_file_issue(meta, config, outcome["result"]))
-            continue
-        keys = [entry[key] for entry in found]
-        rows = frame.iloc[position.get_indexer(keys)]
-        if meta.get("level") == "file":
+        rows = frame.iloc[position.get_indexer(failure.keys)]
+        if failure.meta.get("level") == "file":
             rows = rows.head(1)
-        issues.extend(_row_issues(meta, config, rows, key, frame.attrs.get(RAW_COLUMNS, [])))
+        issues.extend(_row_issues(failure, rows, key, frame.attrs.get(RAW_COLUMNS, [])))
     issues.sort(key=lambda i: (i.line, i.rule, i.column or ""))
     return issues
 
 
-def _file_issue(meta: dict, config: dict, result: dict) -> Issue:
-    detail = ""
-    if "value_set" in config["kwargs"]:
-        seen = set(result.get("observed_value") or [])
-        missing = [c for c in config["kwargs"]["value_set"] if c not in seen]
+def _file_issue(failure: Failure) -> Issue:
+    meta, detail = failure.meta, ""
+    if "value_set" in failure.kwargs:
+        seen = set(failure.observed or [])
+        missing = [c for c in failure.kwargs["value_set"] if c not in seen]
         detail = ": " + ", ".join(missing)
     return Issue(1, None, meta["rule"], meta["severity"],
                  f"line 1: {meta['message']}{detail} — {meta['fix']} ({meta['rule']})")
 
 
-def _row_issues(meta: dict, config: dict, rows: pd.DataFrame, key: str,
-                raw_columns: list[str]) -> list[Issue]:
+def _row_issues(failure: Failure, rows: pd.DataFrame, key: str, raw_columns: list[str]) -> list[Issue]:
+    meta, kwargs = failure.meta, failure.kwargs
     rule, severity = meta["rule"], meta["severity"]
     out: list[Issue] = []
-    seen_values: set[str] = set()
-    for row in rows.to_dict("records"):
-        if key == HEADER_KEY:
-            name = row["name"]
+    if key == HEADER_KEY:
+        for name, position in zip(rows["name"], rows[HEADER_KEY], strict=True):
             out.append(Issue(1, name, rule, severity,
-                             f"line 1, header {quoted(name)} (column {row[HEADER_KEY]}): "
+                             f"line 1, header {quoted(name)} (column {position}): "
                              f"{meta['message']} — {meta['fix']} ({rule})"))
-            continue
-        if meta.get("once_per"):
-            if row[meta["once_per"]] in seen_values:
-                continue
-            seen_values.add(row[meta["once_per"]])
+        return out
+    column = meta.get("column") or kwargs.get("column")
+    needed = {LINE, column, ROW_TEXT} | {f for _, f, _, _ in string.Formatter().parse(meta.get("detail", "")) if f}
+    for row in rows[[c for c in needed if c in rows]].to_dict("records"):
         line = int(row[LINE])
         detail = f" ({meta['detail'].format(**row)})" if meta.get("detail") else ""
-        for column, value in _located(meta, config, row, raw_columns):
-            named = not column.startswith("_")
-            where = f"line {line}, {column}" if named else f"line {line}"
+        for named_column, value in _located(meta, kwargs, column, row, raw_columns):
+            named = not named_column.startswith("_")
+            where = f"line {line}, {named_column}" if named else f"line {line}"
             shown = f"{where}: {quoted(value)}" if value != "" else where
-            out.append(Issue(line, column if named else None, rule, severity,
+            out.append(Issue(line, named_column if named else None, rule, severity,
                              f"{shown} {meta['message']}{detail} — {meta['fix']} ({rule})"))
     return out
 
 
-def _located(meta: dict, config: dict, row: dict, raw_columns: list[str]) -> list[tuple[str, Any]]:
+def _located(meta: dict, kwargs: dict, column: str, row: dict, raw_columns: list[str]) -> list[tuple[str, Any]]:
     """The column(s) a finding is about, with the value as the file has it."""
     if meta.get("locate") != "regex":
-        column = meta.get("column") or config["kwargs"].get("column")
         value = row.get(column)
         return [(column, "" if value is None or value is pd.NA or value != value else value)]
-    pattern = re.compile(config["kwargs"]["regex"])
+    pattern = re.compile(kwargs["regex"])
     return [(c, v) for c, v in raw_values(row[ROW_TEXT], raw_columns).items() if pattern.search(v)]
 
 

@@ -17,7 +17,7 @@ SHELLS = 2000
 
 def write_global_file(path: Path, rows: int, seed: int = 7) -> Path:
     """Every row a distinct learner and course (so a distinct enrollment); all rules pass."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - seeded test data, not secrets
     learners = max(1, int(rows * 0.3))
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as out:

@@ -104,7 +104,9 @@ def run_suite(frame: pd.DataFrame, parts: tuple[str, ...], key: str,
     suite = gx.ExpectationSuite(**definition)
     if len(suite.expectations) != len(definition["expectations"]):  # GX drops bad ones, only logging
         raise RuntimeError(f"suite {definition['name']}: some expectations are not valid GX")
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    # GX filters by row_condition with DataFrame.query, copying every column of the frame: give it
+    # only the columns the suite reads (a third of the prepared frame).
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame[columns_read(definition, frame, key)]})
     result = batch.validate(
         suite,
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [key],
@@ -130,6 +132,20 @@ def run_suite(frame: pd.DataFrame, parts: tuple[str, ...], key: str,
                 outcome.result[name] = outcome.result[name][:KEPT_UNEXPECTED]
         outcome.result.pop("unexpected_index_query", None)
     return SuiteRun(definition["name"], result.to_json_dict(), failures)
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def columns_read(definition: dict[str, Any], frame: pd.DataFrame, key: str) -> list[str]:
+    """The frame's columns that the suite's expectations and row conditions refer to, and `key`."""
+    names = {key}
+    for expectation in definition["expectations"]:
+        kwargs = expectation["kwargs"]
+        names.update(kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs)
+        names.update(kwargs.get("column_list", []))
+        names.update(_NAME.findall(kwargs.get("row_condition") or ""))
+    return [c for c in frame.columns if c in names]
 
 
 def issues_from(run: SuiteRun, frame: pd.DataFrame, key: str) -> list[Issue]:

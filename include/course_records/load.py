@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
+import psycopg2.errors
 from psycopg2 import sql
 
 from include.course_records import settings
@@ -28,7 +29,7 @@ STAGE_COLUMNS = (
     "line", "email", "email_key", "external_user_id", "learner_id", "first_name", "last_name",
     "course_key", "course_id", "title", "enrollment_start", "enrollment_end", "complete",
     "date_completed", "attended", "participant_category", "credit_type_id", "credits",
-    "credit_expiration",
+    "credit_expiration", "first_of_enrollment",
 )
 
 
@@ -44,8 +45,16 @@ class Created:
                 "enrollments": self.enrollments, "credit_records": self.credit_records}
 
 
+def _stage_name(batch: str) -> str:
+    return f"stage_{batch.replace('-', '_').lower()}"
+
+
 def stage_table(batch: str) -> sql.Identifier:
-    return sql.Identifier("course_import", f"stage_{batch.replace('-', '_').lower()}")
+    return sql.Identifier("course_import", _stage_name(batch))
+
+
+def _resolved_view(batch: str) -> sql.Identifier:
+    return sql.Identifier(f"{_stage_name(batch)}_resolved")  # a temporary view: no schema
 
 
 def _flag(values: pd.Series) -> pd.Series:
@@ -74,6 +83,7 @@ def stage_frame(rows: pd.DataFrame) -> pd.DataFrame:
         "credit_type_id": rows["_credit_type_id"],
         "credits": rows["credits"],
         "credit_expiration": rows["_credit_expiration"],
+        "first_of_enrollment": ~rows.duplicated(["_learner_key", "_course_key"]),
     }, columns=list(STAGE_COLUMNS))
 
 
@@ -94,6 +104,7 @@ def stage_rows(conn: Connection, batch: str, rows: pd.DataFrame) -> int:
         cur.copy_expert(sql.SQL("COPY {stage} ({cols}) FROM STDIN WITH (FORMAT csv)").format(
             stage=table, cols=sql.SQL(", ").join(map(sql.Identifier, STAGE_COLUMNS))).as_string(cur),
             buffer)
+        cur.execute(sql.SQL("ANALYZE {stage}").format(stage=table))  # good join plans in the load
     return len(frame)
 
 
@@ -112,7 +123,7 @@ def load_batch(conn: Connection, batch: str, importer: str, *,
     transaction (the ledger marks the batch loaded there, so the same bytes load only once).
     """
     params = {"batch": batch, "source": settings.SOURCE_BY_IMPORTER[importer]}
-    stage = stage_table(batch)
+    stage, resolved = stage_table(batch), _resolved_view(batch)
     started = time.perf_counter()
     with transaction(conn) as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (settings.LOAD_ADVISORY_LOCK_KEY,))
@@ -121,10 +132,16 @@ def load_batch(conn: Connection, batch: str, importer: str, *,
             raise ImportLocked(holder)
         counts = {}
         for path in sorted(LOAD_DIR.glob("*.sql")):
-            cur.execute(sql.SQL(path.read_text()).format(stage=stage), params)
+            step = time.perf_counter()
+            try:
+                cur.execute(sql.SQL(path.read_text()).format(stage=stage, resolved=resolved), params)
+            except psycopg2.errors.UniqueViolation as exc:
+                raise StaleValidation(
+                    f"{path.stem}: the LMS already holds {exc.diag.message_detail or 'a record this file adds'}; "
+                    "it changed since validation and nothing was loaded — run the file again") from exc
             counts[path.stem] = cur.rowcount
-            log.info("%s: %s → %d rows", batch, path.stem, cur.rowcount)
-        cur.execute(sql.SQL("SELECT count(*), count(DISTINCT (learner_id, course_id)),"
+            log.info("%s: %s → %d rows (%.2fs)", batch, path.stem, cur.rowcount, time.perf_counter() - step)
+        cur.execute(sql.SQL("SELECT count(*), count(*) FILTER (WHERE first_of_enrollment),"
                             " count(credit_type_id) FROM {stage}").format(stage=stage))
         staged, enrollments_expected, credits_expected = cur.fetchone()
         created = Created(learners=counts["20_learners"], courses=counts["10_course_shells"],
@@ -135,7 +152,7 @@ def load_batch(conn: Connection, batch: str, importer: str, *,
                 f"but the LMS took {created.enrollments} and {created.credit_records}: it changed since "
                 "validation; nothing was loaded — run the file again")
         after_load(cur, created)
-        cur.execute(sql.SQL("DROP TABLE {stage}").format(stage=stage))
+        cur.execute(sql.SQL("DROP VIEW {resolved}; DROP TABLE {stage}").format(resolved=resolved, stage=stage))
     log.info("%s: loaded %d staged rows in %.2fs: %s", batch, staged, time.perf_counter() - started,
              created.as_dict())
     return created

@@ -18,5 +18,6 @@ CREATE UNLOGGED TABLE {stage} (
     participant_category text,
     credit_type_id       smallint,
     credits              numeric(6, 2),
-    credit_expiration    timestamptz
+    credit_expiration    timestamptz,
+    first_of_enrollment  boolean NOT NULL  -- the row that creates the enrollment (rows of one agree: R10)
 )

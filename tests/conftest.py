@@ -6,6 +6,7 @@ Environment is fixed before Airflow is imported: Airflow reads its configuration
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -70,10 +71,10 @@ def airflow_db():
     from airflow.utils import db as airflow_db_utils
 
     airflow_db_utils.resetdb(skip_init=False)
-    from include.course_records import settings
-
-    Pool.create_or_update_pool(settings.IMPORT_POOL, slots=1, description="serialises course record loads",
-                               include_deferred=False)
+    # the same pool file as the demo and the compose init (`airflow pools import config/pools.json`)
+    for name, pool in json.loads((REPO / "config" / "pools.json").read_text()).items():
+        Pool.create_or_update_pool(name, slots=pool["slots"], description=pool["description"],
+                                   include_deferred=pool["include_deferred"])
     return True
 
 

@@ -202,21 +202,28 @@ def prepare(rows: pd.DataFrame, importer: str, target_course: str | None,
     return rows
 
 
-def _lookup(keys: pd.Series | list[pd.Series], table: pd.DataFrame) -> pd.DataFrame:
-    """`table`'s row (NA where it has none) for every key; each distinct key is looked up once.
+def _positions(index: pd.Index, keys: pd.Series | list[pd.Series]) -> np.ndarray:
+    """For every key, its row in a table indexed (uniquely) by `index`, or -1 where there is none.
 
-    `table` is indexed by the key (a MultiIndex for several key columns) and unique on it.
+    Each distinct key is looked up once; several key columns make a MultiIndex key.
     """
     if isinstance(keys, list):
         codes, uniques = pd.MultiIndex.from_arrays(keys).factorize()
     else:
         codes, uniques = pd.factorize(keys)
-    found = table.reindex(uniques).reset_index(drop=True)
-    if len(found) == 0:  # every key missing
-        return table.iloc[0:0].reset_index(drop=True).reindex(range(len(codes)))
-    taken = found.iloc[np.maximum(codes, 0)].reset_index(drop=True)
-    present = np.repeat((codes >= 0)[:, None], taken.shape[1], axis=1)  # a missing key (-1) has no row
-    return taken.where(present)
+    if len(index) == 0 or len(uniques) == 0:
+        return np.full(len(codes), -1, dtype=np.int64)
+    found = index.get_indexer(uniques)
+    return np.where(codes >= 0, found[codes], -1)
+
+
+def _lookup(keys: pd.Series | list[pd.Series], table: pd.DataFrame) -> pd.DataFrame:
+    """`table`'s row for every key (NA where it has none); `table` is indexed by the key."""
+    position = _positions(table.index, keys)
+    if len(table) == 0:
+        return table.iloc[0:0].reset_index(drop=True).reindex(range(len(position)))
+    taken = table.iloc[np.maximum(position, 0)].reset_index(drop=True)
+    return taken.where(np.repeat((position >= 0)[:, None], taken.shape[1], axis=1))
 
 
 def _join_courses(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
@@ -252,14 +259,6 @@ def _join_credit_offers(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
     rows["_fixed_credits"] = rows["_max_credits"].where(fixed).astype("float64")
 
 
-def _positions(keys: list[pd.Series], wanted: list[pd.Series]) -> np.ndarray:
-    """For each wanted key tuple, its row in `keys`, or -1 where the LMS holds none."""
-    if len(keys[0]) == 0:
-        return np.full(len(wanted[0]), -1, dtype=np.int64)
-    index = pd.MultiIndex.from_arrays([k.astype("str") for k in keys])
-    return index.get_indexer(pd.MultiIndex.from_arrays([w.astype("str") for w in wanted]))
-
-
 def _take(values: np.ndarray, position: np.ndarray, missing: int) -> np.ndarray:
     if len(values) == 0:
         return np.full(len(position), missing, dtype=values.dtype)
@@ -275,7 +274,8 @@ def _join_existing_records(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
     rows["_credit_sig"] = credit_signature(rows["credits"], rows["_credit_expiration"])
 
     held = lms.enrollments
-    position = _positions([held["learner_id"], held["course_id"]], [rows["_learner_id"], rows["_course_id"]])
+    held_at = pd.MultiIndex.from_arrays([held["learner_id"].astype("Int64"), held["course_id"].astype("Int64")])
+    position = _positions(held_at, [rows["_learner_id"], rows["_course_id"]])
     found = position >= 0
     ids = pd.array(_take(held["id"].to_numpy(dtype="int64"), position, 0), dtype="Int64")
     ids[~found] = pd.NA
@@ -286,8 +286,9 @@ def _join_existing_records(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
         held["date_completed"], held["attended"], held["participant_category"]).to_numpy(), position, 0)
 
     credits = lms.credit_records
-    position = _positions([credits["enrollment_id"], credits["machine_name"]],
-                          [rows["_lms_enrollment_id"], rows["credit_type"]])
+    credit_at = pd.MultiIndex.from_arrays([credits["enrollment_id"].astype("Int64"),
+                                           credits["machine_name"].astype("str")])
+    position = _positions(credit_at, [rows["_lms_enrollment_id"], rows["credit_type"]])
     rows["_lms_credit_sig"] = _take(
         credit_signature(credits["credits"], credits["credit_expiration"]).to_numpy(), position, 0)
     # A row the LMS already holds exactly is skipped, not loaded again (R14's exception).

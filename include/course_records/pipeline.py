@@ -82,13 +82,22 @@ def _read_summary(ticket: dict[str, Any]) -> dict[str, Any]:
     return json.loads((_report_dir(ticket) / "summary.json").read_text())
 
 
-def _locked_summary(ticket: dict[str, Any], held: dict[str, Any], sha256: str = "") -> dict[str, Any]:
-    from include.course_records.report import NO_CREATIONS
+def _stop_locked(ticket: dict[str, Any], held: dict[str, Any], conn: db.Connection, *,
+                 ledger_status: str = LOCKED) -> None:
+    """The run ends without loading: its summary says `locked` and by what; the file waits in landing."""
+    from include.course_records import report
+    from include.course_records.check import CheckResult
+    from include.course_records.target import Target
 
-    return {"file": ticket["file"], "sha256": sha256, "importer": ticket["importer"],
-            "course": ticket["course"], "status": LOCKED,
-            "rows": {"total": 0, "valid": 0, "rejected": 0, "skipped_identical": 0},
-            "issues": [], "created": dict(NO_CREATIONS), "lock": held, "message": lock.describe(held)}
+    try:
+        document = _read_summary(ticket)
+    except FileNotFoundError:  # stopped before validation wrote one
+        target = Target(ticket["file"], ticket["importer"], ticket["course"])
+        document = report.summary(CheckResult(target=target, sha256=""), file=ticket["file"])
+    document.update(status=LOCKED, lock=held, message=lock.describe(held))
+    _write_summary(ticket, document)
+    ledger.finish(conn, ticket["batch"], status=ledger_status)
+    mark_waiting(conn, ticket["file"])
 
 
 def check_lock(ticket: dict[str, Any]) -> bool:
@@ -97,13 +106,11 @@ def check_lock(ticket: dict[str, Any]) -> bool:
     if not held:
         return True
     log.warning("%s — %s stays in landing and will be picked up after the unlock", lock.describe(held), ticket["file"])
-    _write_summary(ticket, _locked_summary(ticket, held))
     conn = db.connect()
     ledger.open_run(conn, batch=ticket["batch"], file_path=ticket["file"], sha256="", importer=ticket["importer"],
                     course=ticket["course"], run_id=ticket["run_id"], dry_run=ticket["dry_run"],
                     load_valid_rows=ticket["load_valid_rows"], report_uri=landing.url_of(_report_dir(ticket)))
-    ledger.finish(conn, ticket["batch"], status=LOCKED)
-    mark_waiting(conn, ticket["file"])
+    _stop_locked(ticket, held, conn)
     return False
 
 
@@ -169,12 +176,8 @@ def load(ticket: dict[str, Any], outcome: dict[str, Any]) -> dict[str, int]:
     except ImportLocked as exc:
         held = exc.args[0]
         log.warning("%s — nothing loaded; %s stays in landing", lock.describe(held), ticket["file"])
-        document = _read_summary(ticket)
-        document.update(status=LOCKED, lock=held, message=lock.describe(held))
-        _write_summary(ticket, document)
         drop_stage(conn, ticket["batch"])
-        ledger.finish(conn, ticket["batch"], status=LOCKED)
-        mark_waiting(conn, ticket["file"])
+        _stop_locked(ticket, held, conn)
         raise
     except BaseException as exc:  # includes Airflow's timeout; SIGKILL is the failure callback's
         lock_after_failure(ticket, outcome, exc, conn)
@@ -192,14 +195,7 @@ def lock_after_failure(ticket: dict[str, Any], outcome: dict[str, Any] | None, e
     diagnosis = {"error": reason, "batch": ticket["batch"], "report": (outcome or {}).get("report"),
                  "file_discrepancies": (outcome or {}).get("discrepancies", [])}
     held = lock.lock(conn, file=ticket["file"], run_id=ticket["run_id"], reason=reason, diagnosis=diagnosis)
-    try:
-        document = _read_summary(ticket)
-        document.update(status=LOCKED, lock=held, message=lock.describe(held))
-        _write_summary(ticket, document)
-    except FileNotFoundError:
-        _write_summary(ticket, _locked_summary(ticket, held))
-    ledger.finish(conn, ticket["batch"], status="failed")
-    mark_waiting(conn, ticket["file"])
+    _stop_locked(ticket, held, conn, ledger_status="failed")
 
 
 def archive_file(ticket: dict[str, Any], outcome: dict[str, Any], created: dict[str, int] | None) -> str:

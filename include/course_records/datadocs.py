@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from include.course_records.validate import SuiteRun, suite_definition
+from include.course_records.validate import SuiteRun
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,7 @@ def payloads(runs: Iterable[SuiteRun], *, batch: str, run_time: str, file_name: 
     out = []
     for run in runs:
         result = json.loads(json.dumps(run.result, default=str))
-        parts = tuple(run.suite.removeprefix("course_records.").split("+"))
-        out.append({"suite": suite_definition(parts), "result": result, "run_name": batch,
+        out.append({"suite": run.suite, "result": result, "run_name": batch,
                     "run_time": run_time, "batch_identifier": _UNSAFE_KEY.sub("_", file_name)})
     return out
 

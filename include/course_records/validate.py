@@ -49,7 +49,7 @@ class Failure:
 class SuiteRun:
     """One suite's validation: what failed, the GX result as JSON (for Data Docs), the issues."""
 
-    suite: str
+    suite: dict[str, Any]  # the merged suite definition that ran (GX's JSON form)
     result: dict[str, Any]
     failures: list[Failure] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
@@ -131,7 +131,7 @@ def run_suite(frame: pd.DataFrame, parts: tuple[str, ...], key: str,
             if isinstance(outcome.result.get(name), list):
                 outcome.result[name] = outcome.result[name][:KEPT_UNEXPECTED]
         outcome.result.pop("unexpected_index_query", None)
-    return SuiteRun(definition["name"], result.to_json_dict(), failures)
+    return SuiteRun(definition, result.to_json_dict(), failures)
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -14,6 +14,18 @@ report only), `load_valid_rows` (load the valid enrollments, reject the rest).
 
 Loads run one at a time in the `course_record_import` pool. A load that fails or overruns sets
 the import lock (Variable `course_record_import_lock`); clear it with `course_record_unlock`.
+
+**Outcomes in the run list**: a loaded, duplicate or dry-run file ends *success*. A rejected file
+ends *failed* at `file_rejected` ("REJECTED: <file> — <n> errors: …"), a run stopped by the lock
+ends *failed* at `check_lock` or at its load task ("LOCKED: <file> waits in landing …"), and a
+load that failed ends *failed* at its load task with the error. The state is what the run list,
+the DAG page and the home page show (a run's note is only on its own page, and a task cannot
+write it); the failed task's name and message say which outcome it was. Runs triggered by hand
+are named after their file (`manual__<time>__<file>`), as the scan's are (`scan__<time>__<file>`).
+
+The operator page (*Course imports* in the navigation) shows the lock, the files waiting and
+every batch with its reports. When notification addresses are set (Variable
+`course_record_notify_emails`), a rejection and a lock are mailed.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ from datetime import datetime
 from airflow.sdk import Param, dag, get_current_context, task
 
 from include.course_records import settings
+from include.course_records.notify import FileRejectedNotifier, ImporterLockedNotifier
 
 IMPORTERS = ["course", "global"]
 
@@ -47,14 +60,18 @@ def _on_load_failure(context) -> None:
     tags=["course-records", "import"],
     default_args={"owner": "data-team", "retries": 0},
     params={
-        "file": Param("", type="string", title="File",
+        "file": Param("", type="string", minLength=1, title="File",
                       description="Path under the landing root: course/<external_course_id>/<name>.csv or global/<name>.csv"),
+        # null stays a choice (it means "from the path") but the form names it so
         "importer": Param(None, type=["null", "string"], enum=[None, *IMPORTERS], title="Importer",
-                          description="Inferred from the path when empty"),
+                          values_display={"null": "from the file's path", "course": "course-level (course/…)",
+                                          "global": "global, legacy (global/…)"},
+                          description="Inferred from the path when left as is; may repeat it, never contradict it"),
         "course": Param(None, type=["null", "string"], title="Course",
                         description="Target course (course-level importer); inferred from the path when empty"),
-        "dry_run": Param(False, type="boolean", title="Dry run", description="Validate and report only"),
-        "load_valid_rows": Param(False, type="boolean", title="Load valid rows",
+        # "null" in the type keeps the form from marking the switches as required
+        "dry_run": Param(False, type=["boolean", "null"], title="Dry run", description="Validate and report only"),
+        "load_valid_rows": Param(False, type=["boolean", "null"], title="Load valid rows",
                                  description="Load the valid enrollments and reject the rest (default: all or nothing)"),
     },
     render_template_as_native_obj=True,
@@ -67,14 +84,18 @@ def course_record_import():
         from include.course_records import pipeline
 
         context = get_current_context()
+        run = context["dag_run"]
         landing_url = Variable.get(settings.LANDING_VARIABLE, default=None)
-        return pipeline.user_errors(pipeline.resolve_request)(context["params"], context["run_id"], landing_url)
+        who = pipeline.who_triggered(context["run_id"], getattr(run, "triggering_user_name", None),
+                                     getattr(run, "run_type", None))
+        return pipeline.user_errors(pipeline.resolve_request)(context["params"], context["run_id"], landing_url, who)
 
-    @task.short_circuit
-    def check_lock(ticket: dict) -> bool:
+    @task
+    def check_lock(ticket: dict) -> None:
+        """Fails the run (LOCKED: …) when the importer is locked; the file waits in landing."""
         from include.course_records import pipeline
 
-        return pipeline.check_lock(ticket)
+        pipeline.check_lock(ticket)
 
     @task
     def validate_file(ticket: dict) -> dict:
@@ -89,7 +110,7 @@ def course_record_import():
         return pipeline.choose_path(ticket, outcome)
 
     load_options = {"pool": settings.IMPORT_POOL, "execution_timeout": settings.load_timeout(),
-                    "on_failure_callback": _on_load_failure}
+                    "on_failure_callback": [_on_load_failure, ImporterLockedNotifier()]}
 
     @task(**load_options)
     def load_course_level(ticket: dict, outcome: dict) -> dict:
@@ -119,6 +140,13 @@ def course_record_import():
 
         return pipeline.quarantine_file(ticket, outcome)
 
+    @task(on_failure_callback=FileRejectedNotifier())
+    def file_rejected(ticket: dict, outcome: dict) -> None:
+        """Ends a rejected file's run as failed (REJECTED: …), and mails the notification addresses."""
+        from include.course_records import pipeline
+
+        pipeline.reject(ticket, outcome)
+
     @task
     def dry_run_done(ticket: dict, outcome: dict) -> None:
         from include.course_records import pipeline
@@ -142,10 +170,12 @@ def course_record_import():
     quarantined = quarantine_file(ticket, outcome)
     dry = dry_run_done(ticket, outcome)
     branch >> [course_level, legacy_global, quarantined, dry]
+    rejected = file_rejected(ticket, outcome)
+    quarantined >> rejected
     archived = archive_file(ticket, outcome)
     branch >> archived
     [course_level, legacy_global] >> archived
-    [archived, quarantined, dry] >> publish_data_docs(ticket).as_teardown()
+    [archived, rejected, dry] >> publish_data_docs(ticket).as_teardown()
 
 
 course_record_import()

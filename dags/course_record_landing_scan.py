@@ -10,6 +10,7 @@ locked, files wait in landing and the scan says so in its log.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
@@ -38,8 +39,10 @@ def course_record_landing_scan():
         root = landing.landing_root(Variable.get(settings.LANDING_VARIABLE, default=None))
         landed = [scan.Landed(*entry) for entry in landing.list_landed(root)]
         held = lock.current()
-        if held:
-            print(lock.describe(held))
+        if held:  # a warning, so it stands out of the task log; the files wait, none is started
+            logging.getLogger(__name__).warning(
+                "IMPORT LOCKED: %s — new files wait in landing until the unlock (%s DAG); see %s",
+                lock.describe(held), settings.UNLOCK_DAG_ID, settings.ops_url())
         conn = db.connect()
         ready = scan.plan(conn, landed, locked=bool(held))
         stamp = get_current_context()["ts_nodash"]

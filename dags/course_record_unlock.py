@@ -2,10 +2,11 @@
 ### Unlock the course record importer
 
 Manual only. A load that failed or hung locked the importer (Variable
-`course_record_import_lock`); read its diagnosis, fix the cause (usually the file: see the
-run's `reports/<batch>/summary.json`), then trigger this DAG with a **reason** and
-**confirm** ticked. It clears the lock, records who and why in the LMS ledger
-(`course_import.lock_event`), and lets the files waiting in landing go through on the next scan.
+`course_record_import_lock`); read its diagnosis on the operator page (*Course imports* in the
+navigation), fix the cause (usually the file: see the batch's report), then trigger this DAG
+with a **reason** and **confirm** ticked: the form refuses to trigger without both. It clears
+the lock, records who and why in the LMS ledger (`course_import.lock_event`), and lets every
+file in landing go through on the next scan (its log says how many).
 """
 
 from __future__ import annotations
@@ -27,37 +28,33 @@ from include.course_records import settings
     tags=["course-records", "lock"],
     default_args={"owner": "data-team", "retries": 0},
     params={
-        "reason": Param("", type="string", minLength=1, title="Reason",
+        "reason": Param("", type="string", minLength=1, format="multiline", title="Reason",
                         description="What was wrong and what you did about it (recorded in the unlock history)"),
-        "confirm": Param(False, type="boolean", title="Confirm",
-                         description="Tick to confirm the cause is fixed and imports may load again"),
+        # const: Airflow validates the form against it, so the run cannot be triggered unticked
+        "confirm": Param(False, type="boolean", const=True, title="Confirm",
+                         description="Must be ticked: the cause is fixed and imports may load again"),
     },
 )
 def course_record_unlock():
     @task
     def unlock_importer() -> dict | None:
+        from airflow.sdk import Variable
         from airflow.sdk.exceptions import AirflowFailException
 
-        from include.course_records import db, lock, scan
+        from include.course_records import pipeline
 
         context = get_current_context()
         params = context["params"]
         reason = (params.get("reason") or "").strip()
+        # the form enforces both; a run started another way (dag.test, an old client) is checked here
         if not reason:
             raise AirflowFailException("a reason is required to unlock the importer; the lock stays")
-        if not params.get("confirm"):
+        if params.get("confirm") is not True:
             raise AirflowFailException("tick 'confirm' to unlock the importer; the lock stays")
         run = context["dag_run"]
         actor = getattr(run, "triggering_user_name", None) or run.run_type or "unknown"
-        conn = db.connect()
-        cleared = lock.unlock(conn, actor=str(actor), reason=reason)
-        if cleared is None:
-            print("the importer was not locked: nothing changed")
-            return None
-        released = scan.release_waiting(conn)
-        print(f"unlocked by {actor}: {reason}. Was: {lock.describe(cleared)}. "
-              f"{released} file(s) in landing will be picked up by the next scan.")
-        return cleared
+        landing_url = Variable.get(settings.LANDING_VARIABLE, default=None)
+        return pipeline.user_errors(pipeline.unlock)(str(actor), reason, landing_url)
 
     unlock_importer()
 

@@ -19,16 +19,22 @@ log = logging.getLogger(__name__)
 
 
 def current() -> dict[str, Any] | None:
-    """The lock as set, or None when the importer is free."""
+    """The lock as set, or None when the importer is free (inside a task: the Task SDK's Variable)."""
     from airflow.sdk import Variable
 
-    raw = Variable.get(settings.LOCK_VARIABLE, default=None)
+    return parse(Variable.get(settings.LOCK_VARIABLE, default=None))
+
+
+def parse(raw: Any) -> dict[str, Any] | None:
+    """The Variable's value as a lock: None when free; plain text set by hand is still a lock."""
     if raw in (None, "", "null", "{}"):
         return None
     try:
         value = json.loads(raw) if isinstance(raw, str) else raw
-    except json.JSONDecodeError:  # set by hand to plain text: still a lock
+    except json.JSONDecodeError:
         value = {"reason": str(raw)}
+    if not isinstance(value, dict):
+        value = {"reason": str(value)}
     return value or None
 
 
@@ -39,9 +45,13 @@ def describe(lock: dict[str, Any]) -> str:
     return f"the importer is locked since {lock.get('time', '?')} by {who}{run}: {lock.get('reason', 'no reason given')}"
 
 
-def lock(conn: Connection, *, file: str | None, run_id: str | None, reason: str,
+def lock(conn: Connection | None, *, file: str | None, run_id: str | None, reason: str,
          diagnosis: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Set the lock (if it is not set already) and record it; returns the lock in force."""
+    """Set the lock (if it is not set already) and record it; returns the lock in force.
+
+    The Variable is set first: it is what stops the loads. Without a connection (the LMS is
+    unreachable) the history misses this event, and the log says so.
+    """
     from airflow.sdk import Variable
 
     existing = current()
@@ -52,12 +62,15 @@ def lock(conn: Connection, *, file: str | None, run_id: str | None, reason: str,
              "diagnosis": diagnosis or {}}
     Variable.set(settings.LOCK_VARIABLE, json.dumps(value, default=str),
                  description="Set by a failed or hung import; clear it with the course_record_unlock DAG")
+    log.error("IMPORT LOCKED: %s", describe(value))
+    if conn is None:
+        log.error("the lock history (course_import.lock_event) could not record this lock: no LMS connection")
+        return value
     with transaction(conn) as cur:
         cur.execute(
             "INSERT INTO course_import.lock_event (event, file_path, run_id, reason, diagnosis, actor)"
             " VALUES ('locked', %s, %s, %s, %s, 'pipeline')",
             (file, run_id, reason, json.dumps(value["diagnosis"], default=str)))
-    log.error("IMPORT LOCKED: %s", describe(value))
     return value
 
 

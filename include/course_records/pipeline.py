@@ -22,6 +22,7 @@ from include.course_records.target import resolve_target
 log = logging.getLogger(__name__)
 
 LOADED, LOCKED = "loaded", "locked"
+FIRST_ERRORS = 3  # errors quoted in a rejected run's failure message (the report has them all)
 
 
 def new_batch_id(now: datetime | None = None) -> str:
@@ -45,9 +46,30 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def run_fails(message: str) -> Exception:
+    """The exception that ends a task (and so its run) as failed with `message`, without a retry.
+
+    Rejected and locked runs end failed rather than green: the run list, the DAG's page and the
+    home page show a run's state (not its note), and a task cannot set its run's note through the
+    Task SDK. The failed task names the outcome (`check_lock`, `file_rejected`) and its one-line
+    message starts with LOCKED or REJECTED and the file.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(message)
+
+
+def who_triggered(run_id: str, triggering_user: str | None, run_type: str | None) -> str:
+    """Who started a run, for the ledger: the user who triggered it, else the landing scan."""
+    if run_id.startswith("scan__"):
+        return "landing scan" + (f" (started by {triggering_user})" if triggering_user else "")
+    return triggering_user or run_type or "unknown"
+
+
 # --- import DAG ---------------------------------------------------------------------------
 
-def resolve_request(params: dict[str, Any], run_id: str, landing_url: str | None) -> dict[str, Any]:
+def resolve_request(params: dict[str, Any], run_id: str, landing_url: str | None,
+                    triggered_by: str | None = None) -> dict[str, Any]:
     """The run's ticket: which file, through which importer, under which batch id."""
     file = (params.get("file") or "").strip()
     if not file:
@@ -57,7 +79,7 @@ def resolve_request(params: dict[str, Any], run_id: str, landing_url: str | None
         "batch": new_batch_id(), "file": target.path, "importer": target.importer,
         "course": target.course, "dry_run": bool(params.get("dry_run")),
         "load_valid_rows": bool(params.get("load_valid_rows")), "run_id": run_id,
-        "landing": settings.landing_url(landing_url),
+        "landing": settings.landing_url(landing_url), "triggered_by": triggered_by,
     }
     log.info("batch %s: %s through the %s importer%s%s", ticket["batch"], target.path, target.importer,
              f" into {target.course}" if target.course else "", " (dry run)" if ticket["dry_run"] else "")
@@ -82,9 +104,12 @@ def _read_summary(ticket: dict[str, Any]) -> dict[str, Any]:
     return json.loads((_report_dir(ticket) / "summary.json").read_text())
 
 
-def _stop_locked(ticket: dict[str, Any], held: dict[str, Any], conn: db.Connection, *,
+def _stop_locked(ticket: dict[str, Any], held: dict[str, Any], conn: db.Connection | None, *,
                  ledger_status: str = LOCKED) -> None:
-    """The run ends without loading: its summary says `locked` and by what; the file waits in landing."""
+    """The run ends without loading: its summary says `locked` and by what; the file waits in landing.
+
+    Without a connection (the LMS is unreachable) only the summary is written.
+    """
     from include.course_records import report
     from include.course_records.check import CheckResult
     from include.course_records.target import Target
@@ -96,32 +121,48 @@ def _stop_locked(ticket: dict[str, Any], held: dict[str, Any], conn: db.Connecti
         document = report.summary(CheckResult(target=target, sha256=""), file=ticket["file"])
     document.update(status=LOCKED, lock=held, message=lock.describe(held))
     _write_summary(ticket, document)
-    ledger.finish(conn, ticket["batch"], status=ledger_status)
-    mark_waiting(conn, ticket["file"])
+    if conn is not None:
+        ledger.finish(conn, ticket["batch"], status=ledger_status)
+        mark_waiting(conn, ticket["file"])
 
 
-def check_lock(ticket: dict[str, Any]) -> bool:
-    """False (and a `locked` summary) when the importer is locked; the file stays in landing."""
-    held = lock.current()
-    if not held:
-        return True
-    log.warning("%s — %s stays in landing and will be picked up after the unlock", lock.describe(held), ticket["file"])
-    conn = db.connect()
-    ledger.open_run(conn, batch=ticket["batch"], file_path=ticket["file"], sha256="", importer=ticket["importer"],
+def _open_ledger_entry(conn: db.Connection, ticket: dict[str, Any], sha256: str) -> None:
+    ledger.open_run(conn, batch=ticket["batch"], file_path=ticket["file"], sha256=sha256, importer=ticket["importer"],
                     course=ticket["course"], run_id=ticket["run_id"], dry_run=ticket["dry_run"],
                     load_valid_rows=ticket["load_valid_rows"], report_uri=landing.url_of(_report_dir(ticket)))
+    with db.transaction(conn) as cur:
+        cur.execute("UPDATE course_import.ledger SET triggered_by = %s WHERE batch_id = %s",
+                    (ticket.get("triggered_by"), ticket["batch"]))
+
+
+def _locked_message(ticket: dict[str, Any], held: dict[str, Any]) -> str:
+    return (f"LOCKED: {ticket['file']} waits in landing, nothing loaded — {lock.describe(held)}. "
+            f"Unlock with the {settings.UNLOCK_DAG_ID} DAG once the cause is fixed; see {settings.ops_url()}")
+
+
+def check_lock(ticket: dict[str, Any]) -> None:
+    """Fail the run (with a `locked` summary) when the importer is locked; the file stays in landing."""
+    held = lock.current()
+    if not held:
+        log.info("the importer is free")
+        return
+    log.warning("IMPORT LOCKED: %s — %s stays in landing and will be picked up after the unlock",
+                lock.describe(held), ticket["file"])
+    conn = db.connect()
+    _open_ledger_entry(conn, ticket, sha256="")
     _stop_locked(ticket, held, conn)
-    return False
+    raise run_fails(_locked_message(ticket, held))
 
 
 def validate(ticket: dict[str, Any]) -> dict[str, Any]:
     """Read and check the file, write its reports, and stage the rows to load."""
     from include.course_records import datadocs, report
-    from include.course_records.check import ACCEPTED, check_file
+    from include.course_records.check import ACCEPTED, REJECTED, check_file
     from include.course_records.load import stage_rows
     from include.course_records.target import Target
 
     started = time.perf_counter()
+    quiet_great_expectations()
     root = _root(ticket)
     data = landing.read_bytes(root, ticket["file"])
     log.info("read %s: %d bytes", ticket["file"], len(data))
@@ -129,9 +170,7 @@ def validate(ticket: dict[str, Any]) -> dict[str, Any]:
     target = Target(ticket["file"], ticket["importer"], ticket["course"])
     result = check_file(data, target, conn, load_valid_rows=ticket["load_valid_rows"])
     reports = _report_dir(ticket)
-    ledger.open_run(conn, batch=ticket["batch"], file_path=ticket["file"], sha256=result.sha256,
-                    importer=ticket["importer"], course=ticket["course"], run_id=ticket["run_id"],
-                    dry_run=ticket["dry_run"], load_valid_rows=ticket["load_valid_rows"], report_uri=landing.url_of(reports))
+    _open_ledger_entry(conn, ticket, sha256=result.sha256)
     document = report.summary(result, file=ticket["file"])
     _write_summary(ticket, document)
     landing.write_report_file(reports, "rejects.csv", report.rejects_csv(result))
@@ -143,15 +182,26 @@ def validate(ticket: dict[str, Any]) -> dict[str, Any]:
     staged = 0
     if result.status == ACCEPTED and not ticket["dry_run"]:
         staged = stage_rows(conn, ticket["batch"], result.loadable)
-    errors = sum(1 for i in result.issues if i.is_error)
-    log.info("%s: %s — rows %s, %d errors, %d warnings, %d rows staged; report %s (%.2fs)",
-             ticket["file"], result.status, document["rows"], errors, len(result.issues) - errors,
-             staged, reports, time.perf_counter() - started)
+    errors = [i for i in result.issues if i.is_error]
+    # a rejection is what ops must read: WARNING, with the first errors, above any GX chatter
+    level = logging.WARNING if result.status == REJECTED else logging.INFO
+    log.log(level, "%s: %s — rows %s, %d errors, %d warnings, %d rows staged; report %s (%.2fs)",
+            ticket["file"], result.status, document["rows"], len(errors), len(result.issues) - len(errors),
+            staged, reports, time.perf_counter() - started)
     for issue in result.issues[:20]:
-        log.info("  %s %s", issue.severity, issue.message)
+        log.log(logging.WARNING if issue.is_error else logging.INFO, "  %s %s", issue.severity, issue.message)
+    if len(result.issues) > 20:
+        log.log(level, "  … %d more in %s/rejects.csv and summary.json", len(result.issues) - 20, reports)
     discrepancies = [i.message for i in result.issues if i.rule in {"F02", "F04", "R01", "W04", "W05"}][:20]
     return {"status": result.status, "sha256": result.sha256, "rows": document["rows"], "staged": staged,
-            "report": landing.url_of(reports), "discrepancies": discrepancies}
+            "report": landing.url_of(reports), "discrepancies": discrepancies, "errors": len(errors),
+            "first_errors": [i.message for i in errors[:FIRST_ERRORS]]}
+
+
+def quiet_great_expectations() -> None:
+    """Keep GX's own chatter out of task logs (hundreds of "Skipping registering function…" INFO
+    lines at import, deprecation notices): what the run found is logged by us. GX errors still show."""
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
 
 def choose_path(ticket: dict[str, Any], outcome: dict[str, Any]) -> str:
@@ -175,27 +225,73 @@ def load(ticket: dict[str, Any], outcome: dict[str, Any]) -> dict[str, int]:
                              after_load=lambda cur, c: ledger.mark_loaded(cur, ticket["batch"], c.as_dict()))
     except ImportLocked as exc:
         held = exc.args[0]
-        log.warning("%s — nothing loaded; %s stays in landing", lock.describe(held), ticket["file"])
+        log.warning("IMPORT LOCKED: %s — nothing loaded; %s stays in landing", lock.describe(held), ticket["file"])
         drop_stage(conn, ticket["batch"])
         _stop_locked(ticket, held, conn)
-        raise
+        raise run_fails(_locked_message(ticket, held)) from None
     except BaseException as exc:  # includes Airflow's timeout; SIGKILL is the failure callback's
-        lock_after_failure(ticket, outcome, exc, conn)
+        cause = root_cause(exc)
+        lock_after_failure(ticket, outcome, cause, failed_conn=conn)
+        if cause is not exc:
+            raise cause from None  # the task's error is the real one, not the clean-up's
         raise
     return created.as_dict()
 
 
+def root_cause(error: BaseException) -> BaseException:
+    """The error that broke the load, not a later one from cleaning up after it: rolling back on a
+    connection the server has closed raises "connection already closed" over the real cause."""
+    import psycopg2
+
+    while isinstance(error, psycopg2.InterfaceError) and error.__context__ is not None:
+        error = error.__context__
+    return error
+
+
 def lock_after_failure(ticket: dict[str, Any], outcome: dict[str, Any] | None, error: BaseException | str,
-                       conn: db.Connection | None = None) -> None:
-    """A load failed or hung: lock the importer, say why, keep the file in landing."""
-    conn = conn or db.connect()
-    conn.rollback()
-    reason = f"loading {ticket['file']} failed: {error.__class__.__name__}: {error}" \
-        if isinstance(error, BaseException) else f"loading {ticket['file']} failed: {error}"
+                       failed_conn: db.Connection | None = None) -> dict[str, Any]:
+    """A load failed or hung: lock the importer, say why, keep the file in landing; returns the lock.
+
+    The load's own connection may be what failed (the LMS restarted, the backend was killed), so
+    it is only discarded; the lock is recorded through a new one, with the load's error as the
+    reason. If the LMS cannot be reached at all, the lock is still set (it is an Airflow Variable).
+    """
+    if failed_conn is not None:
+        _discard(failed_conn)
+    reason = f"loading {ticket['file']} failed: {_describe_error(error)}"
     diagnosis = {"error": reason, "batch": ticket["batch"], "report": (outcome or {}).get("report"),
                  "file_discrepancies": (outcome or {}).get("discrepancies", [])}
-    held = lock.lock(conn, file=ticket["file"], run_id=ticket["run_id"], reason=reason, diagnosis=diagnosis)
-    _stop_locked(ticket, held, conn, ledger_status="failed")
+    try:
+        conn: db.Connection | None = db.connect()
+    except UsageError as exc:
+        log.error("cannot record the lock in the LMS (%s); setting it in Airflow only", exc)
+        conn = None
+    try:
+        held = lock.lock(conn, file=ticket["file"], run_id=ticket["run_id"], reason=reason, diagnosis=diagnosis)
+        _stop_locked(ticket, held, conn, ledger_status="failed")
+    finally:
+        if conn is not None:
+            conn.close()
+    return held
+
+
+def _describe_error(error: BaseException | str) -> str:
+    if not isinstance(error, BaseException):
+        return str(error)
+    text = " ".join(str(error).split())  # PostgreSQL's messages span lines
+    return f"{error.__class__.__name__}: {text}" if text else error.__class__.__name__
+
+
+def _discard(conn: db.Connection) -> None:
+    """Give up a connection that may be dead: its transaction is lost either way."""
+    import psycopg2
+
+    try:
+        conn.rollback()
+    except psycopg2.Error as exc:
+        log.info("the load's connection is gone (%s); using a new one", " ".join(str(exc).split()))
+    finally:
+        conn.close()
 
 
 def archive_file(ticket: dict[str, Any], outcome: dict[str, Any], created: dict[str, int] | None) -> str:
@@ -230,6 +326,22 @@ def quarantine_file(ticket: dict[str, Any], outcome: dict[str, Any]) -> str:
     return destination
 
 
+def rejection_message(ticket: dict[str, Any], outcome: dict[str, Any]) -> str:
+    """REJECTED: <file> — <n> errors: <the first ones> … — what a rejected run fails with."""
+    errors = outcome.get("errors", 0)
+    first = "; ".join(outcome.get("first_errors", []))
+    more = f" (and {errors - FIRST_ERRORS} more)" if errors > FIRST_ERRORS else ""
+    return (f"REJECTED: {ticket['file']} — {errors} error{'s' if errors != 1 else ''}: {first}{more}. "
+            f"Nothing loaded; the file is in quarantine. Report: {settings.ops_url('batches', ticket['batch'])}")
+
+
+def reject(ticket: dict[str, Any], outcome: dict[str, Any]) -> None:
+    """End a rejected file's run as failed, saying why (the file is already in quarantine)."""
+    message = rejection_message(ticket, outcome)
+    log.warning("%s", message)
+    raise run_fails(message)
+
+
 def finish_dry_run(ticket: dict[str, Any], outcome: dict[str, Any]) -> None:
     conn = db.connect()
     ledger.finish(conn, ticket["batch"])
@@ -241,11 +353,42 @@ def publish_data_docs(ticket: dict[str, Any]) -> str | None:
     """Add this run's validations to the Data Docs site (one build at a time)."""
     from include.course_records import datadocs
 
+    quiet_great_expectations()
     source = _report_dir(ticket) / "validation.json"
     if not source.exists():
         return None
     index = datadocs.publish(settings.data_docs_dir(), ticket["batch"], json.loads(source.read_text()))
     return str(index)
+
+
+# --- unlock DAG -----------------------------------------------------------------------------
+
+def unlock(actor: str, reason: str, landing_url: str | None) -> dict[str, Any] | None:
+    """Clear the lock (who and why recorded); returns the lock cleared, None when it was free.
+
+    Every finished file in landing is then picked up by the next scan, whether a run waited for
+    it or it was dropped while the importer was locked: that is the count the log gives.
+    """
+    from include.course_records import scan
+
+    conn = db.connect()
+    try:
+        cleared = lock.unlock(conn, actor=actor, reason=reason)
+        if cleared is None:
+            log.info("the importer was not locked: nothing changed")
+            return None
+        scan.release_waiting(conn)
+    finally:
+        conn.close()
+    try:
+        waiting = [path for path, _size, _mtime in landing.list_landed(landing.landing_root(landing_url))]
+    except OSError as exc:  # the unlock stands; only the count is missing
+        log.warning("UNLOCKED by %s: %s. Was: %s. The landing folder could not be listed (%s)",
+                    actor, reason, lock.describe(cleared), exc)
+        return cleared
+    log.warning("UNLOCKED by %s: %s. Was: %s. %d file(s) in landing will be picked up by the next scan%s",
+                actor, reason, lock.describe(cleared), len(waiting), (": " + ", ".join(waiting[:20])) if waiting else "")
+    return cleared
 
 
 # --- landing scan state ---------------------------------------------------------------------

@@ -26,8 +26,18 @@ SCAN_DAG_ID = "course_record_landing_scan"
 UNLOCK_DAG_ID = "course_record_unlock"
 PARS_DAG_ID = "course_record_pars_report"
 
+# Who is told when the importer locks or a file is rejected: comma-separated addresses. Unset or
+# empty: nobody, and nothing is sent. As every Variable, also AIRFLOW_VAR_COURSE_RECORD_NOTIFY_EMAILS.
+NOTIFY_VARIABLE = "course_record_notify_emails"
+
 # --- our own knobs (environment, read at DAG-parse time only where a schedule needs them) ----
 DATA_DOCS_ENV = "COURSE_RECORD_DATA_DOCS_DIR"
+DATA_DOCS_URL_ENV = "COURSE_RECORD_DATA_DOCS_URL"
+SMTP_CONN_ENV = "COURSE_RECORD_SMTP_CONN_ID"
+DEFAULT_SMTP_CONN_ID = "smtp_default"  # the smtp provider's own default connection
+# Where the operator page is mounted in the Airflow API server (the plugin's FastAPI app)
+OPS_URL_PREFIX = "/course-records"
+DEFAULT_AIRFLOW_URL = "http://localhost:8080"
 SCAN_SCHEDULE_ENV = "COURSE_RECORD_SCAN_SCHEDULE"
 LOAD_TIMEOUT_ENV = "COURSE_RECORD_LOAD_TIMEOUT_MINUTES"
 DEFAULT_SCAN_SCHEDULE = "*/5 * * * *"
@@ -55,6 +65,29 @@ def default_landing_url() -> str:
 def landing_url(configured: str | None = None) -> str:
     """The landing root: the given value, else the environment, else the repository default."""
     return configured or os.environ.get(LANDING_ENV) or default_landing_url()
+
+
+def data_docs_url(landing: str | None = None) -> str:
+    """The Data Docs site's root (its index.html is there): COURSE_RECORD_DATA_DOCS_URL, else
+    `<landing root>/reports/data_docs`, so the site lives in the same store as the reports."""
+    return os.environ.get(DATA_DOCS_URL_ENV) or f"{landing_url(landing).rstrip('/')}/{REPORTS_DIR}/data_docs"
+
+
+def smtp_conn_id() -> str:
+    """The Airflow connection (smtp provider) that notifications are sent through."""
+    return os.environ.get(SMTP_CONN_ENV) or DEFAULT_SMTP_CONN_ID
+
+
+def airflow_url() -> str:
+    """The Airflow UI's address as users' browsers reach it ([api] base_url), for links in mail."""
+    from airflow.configuration import conf
+
+    return (conf.get("api", "base_url", fallback=None) or DEFAULT_AIRFLOW_URL).rstrip("/")
+
+
+def ops_url(*parts: str) -> str:
+    """A page of the operator app, as a browser reaches it: ops_url("batches", batch)."""
+    return "/".join([airflow_url() + OPS_URL_PREFIX, *parts])
 
 
 def data_docs_dir() -> Path:

@@ -20,6 +20,10 @@ def summaries(landing):
     return [json.loads(p.read_text()) for p in sorted((landing / "reports").glob("*/summary.json"))]
 
 
+def task_states(run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
 def test_demo_file_loads_three_enrollments_two_learners_four_credit_records(dagbag, conn, landing, no_lock):
     drop(landing, "course/CARD-101/card-101-2026.csv", DEMO)
     before = {t: count(conn, t) for t in ("lms.learner", "lms.enrollment", "lms.credit_record")}
@@ -27,6 +31,7 @@ def test_demo_file_loads_three_enrollments_two_learners_four_credit_records(dagb
     run = run_import(dagbag, file="course/CARD-101/card-101-2026.csv")
 
     assert run.state == "success"
+    assert task_states(run)["file_rejected"] == "skipped"
     assert count(conn, "lms.learner") - before["lms.learner"] == 2
     assert count(conn, "lms.enrollment") - before["lms.enrollment"] == 3
     assert count(conn, "lms.credit_record") - before["lms.credit_record"] == 4
@@ -114,7 +119,12 @@ def test_rejected_file_is_quarantined_and_writes_nothing(dagbag, conn, landing, 
 
     run = run_import(dagbag, file="course/CARD-101/bad.csv")
 
-    assert run.state == "success"  # a rejection is an outcome, not a failure of the pipeline
+    # the run list shows it apart from a load: failed, at the task that names the outcome
+    assert run.state == "failed"
+    states = task_states(run)
+    assert (states["quarantine_file"], states["file_rejected"]) == ("success", "failed")
+    assert (states["load_course_level"], states["archive_file"]) == ("skipped", "skipped")
+    assert states["publish_data_docs"] == "success"
     assert {t: count(conn, t) for t in before} == before
     [summary] = summaries(landing)
     assert summary["status"] == "rejected"

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -64,7 +65,9 @@ def test_locked_importer_loads_nothing_until_unlocked_with_a_reason(dagbag, conn
 
     run = run_dag(dagbag, "course_record_import", file="course/CARD-101/card-101-2026.csv")
 
-    assert run.state == "success"
+    assert run.state == "failed"  # in the run list, a stopped run is not a load
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert (states["check_lock"], states["validate_file"]) == ("failed", "upstream_failed")
     assert count(conn, "lms.enrollment") == 2  # the demo catalogue's own
     assert (landing / "course/CARD-101/card-101-2026.csv").exists()
     [summary] = summaries(landing)
@@ -120,7 +123,7 @@ def test_after_a_failure_and_unlock_the_file_loads_exactly_once(dagbag, conn, la
         with conn.cursor() as cur:
             cur.execute("DROP TRIGGER test_fault ON lms.credit_record; DROP FUNCTION lms.test_fault()")
         conn.commit()
-    assert run_dag(dagbag, "course_record_import", file="course/CARD-101/card-101-2026.csv").state == "success"
+    assert run_dag(dagbag, "course_record_import", file="course/CARD-101/card-101-2026.csv").state == "failed"
     assert summaries(landing)[-1]["status"] == "locked"  # still locked: the second run waited
 
     run_dag(dagbag, "course_record_unlock", reason="storage fixed", confirm=True)
@@ -129,6 +132,65 @@ def test_after_a_failure_and_unlock_the_file_loads_exactly_once(dagbag, conn, la
     assert summaries(landing)[-1]["status"] == "loaded"
     assert rows_of(conn, "SELECT count(*) FROM lms.enrollment WHERE import_batch IS NOT NULL") == [(3,)]
     assert rows_of(conn, "SELECT count(*) FROM course_import.ledger WHERE status = 'loaded'") == [(1,)]
+
+
+def _terminate_backend_when(query_fragment: str, stop: threading.Event, found: list[int]) -> None:
+    """From another connection: wait for a backend running the query, then kill it (as a DBA or
+    a PostgreSQL restart would)."""
+    from include.course_records import db
+
+    watcher = db.connect()
+    watcher.autocommit = True
+    try:
+        with watcher.cursor() as cur:
+            while not stop.is_set():
+                cur.execute("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
+                            " AND pid <> pg_backend_pid()", (f"%{query_fragment}%",))
+                row = cur.fetchone()
+                if row:
+                    cur.execute("SELECT pg_terminate_backend(%s)", row)
+                    found.append(row[0])
+                    return
+                time.sleep(0.05)
+    finally:
+        watcher.close()
+
+
+def test_a_load_whose_connection_dies_locks_with_the_real_cause(dagbag, conn, landing, no_lock):
+    drop(landing, "course/CARD-101/card-101-2026.csv", DEMO)
+    with conn.cursor() as cur:  # hold the load inside its transaction long enough to be killed
+        cur.execute("""CREATE FUNCTION lms.test_slow() RETURNS trigger LANGUAGE plpgsql AS
+                       $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
+                       CREATE TRIGGER test_slow BEFORE INSERT ON lms.credit_record
+                       FOR EACH ROW EXECUTE FUNCTION lms.test_slow()""")
+    conn.commit()
+    stop, killed = threading.Event(), []
+    killer = threading.Thread(target=_terminate_backend_when, args=("INSERT INTO lms.credit_record", stop, killed))
+    killer.start()
+    try:
+        run = run_dag(dagbag, "course_record_import", file="course/CARD-101/card-101-2026.csv")
+    finally:
+        stop.set()
+        killer.join()
+        with conn.cursor() as cur:
+            cur.execute("DROP TRIGGER test_slow ON lms.credit_record; DROP FUNCTION lms.test_slow()")
+        conn.commit()
+
+    assert killed, "the load never reached the credit records"
+    assert run.state == "failed"
+    held = lock_value()
+    # what ops read is why the load failed, not the clean-up's trip over the dead connection
+    assert held["reason"].startswith("loading course/CARD-101/card-101-2026.csv failed: OperationalError: ")
+    assert ("terminating connection" in held["reason"]
+            or "server closed the connection unexpectedly" in held["reason"]), held["reason"]
+    assert "connection already closed" not in held["reason"] and "InterfaceError" not in held["reason"]
+    assert held["reason"] == held["diagnosis"]["error"]
+    assert held["file"] == "course/CARD-101/card-101-2026.csv"
+    assert rows_of(conn, "SELECT event, reason FROM course_import.lock_event") == [("locked", held["reason"])]
+    assert rows_of(conn, "SELECT status FROM course_import.ledger") == [("failed",)]
+    assert summaries(landing)[-1]["status"] == "locked"
+    assert rows_of(conn, "SELECT count(*) FROM lms.enrollment WHERE import_batch IS NOT NULL") == [(0,)]
+    assert (landing / "course/CARD-101/card-101-2026.csv").read_text() == DEMO
 
 
 def _process_env(tmp_path, name):

@@ -28,6 +28,7 @@ from include.course_records import db, landing, ledger, lock, settings
 BATCH_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 REPORT_FILES = {"summary.json": "application/json", "rejects.csv": "text/csv; charset=utf-8",
                 "validation.json": "application/json"}
+FILE_FORMAT_DOC = settings.REPO_ROOT / "docs" / "file-format.md"  # the rules, for the people who prepare files
 _BATCH_COLUMNS = ("batch_id", "file_path", "importer", "course", "status", "rows_total", "rows_valid",
                   "rows_rejected", "rows_skipped_identical", "created_learners", "created_courses",
                   "created_enrollments", "created_credit_records", "dry_run", "load_valid_rows", "run_id",
@@ -159,8 +160,7 @@ def site_file(site_url: str, path: str) -> tuple[bytes, str]:
 
 def file_format_markdown() -> str:
     """The rules for the people who prepare files (docs/file-format.md)."""
-    path = settings.REPO_ROOT / "docs" / "file-format.md"
     try:
-        return path.read_text(encoding="utf-8")
+        return FILE_FORMAT_DOC.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NotFound("docs/file-format.md") from None

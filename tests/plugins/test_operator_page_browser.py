@@ -1,0 +1,217 @@
+"""Acceptance, as ops would see it: a real `airflow api-server` on loopback with the plugin,
+headless Chromium signing in with Airflow's own login form.
+
+Real import runs (dag.test) leave a load, a rejection, a failed load that locks the importer, and
+a run stopped by that lock; the API server then runs on a copy of that Airflow home (SQLite).
+Screenshots go to test-artifacts/ (COURSE_RECORDS_TEST_ARTIFACTS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, drop
+from tests.plugins.chromium import Chromium
+
+pytestmark = pytest.mark.browser
+
+HEADER = "external_email,first_name,last_name,enrollment_start,complete,date_completed,credits,credit_type,participant_category\n"
+DEMO = (REPO / "demo/course/CARD-101/card-101-2026.csv").read_text()
+REJECTED = HEADER + "bea@example.org,Bea,Ek,2026-05-04,0,,2.00,ama_pra_1,physician\n"  # R06, line 2
+R06_MESSAGE = ('line 2, credits: "2.00" on a record that is not complete (complete=0) — remove the credits or '
+               "mark the record complete with date_completed (R06)")
+USER, PASSWORD = "ops", secrets.token_urlsafe(12)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_import(dagbag, **conf):
+    return dagbag.get_dag("course_record_import").test(
+        run_conf={"importer": None, "course": None, "dry_run": False, "load_valid_rows": False, **conf})
+
+
+@pytest.fixture
+def outcomes(dagbag, conn, landing, no_lock):
+    """One run of each outcome, for real; returns {outcome: run_id}."""
+    drop(landing, "course/CARD-101/card-101-2026.csv", DEMO)
+    drop(landing, "course/CARD-101/bad.csv", REJECTED)
+    runs = {"loaded": run_import(dagbag, file="course/CARD-101/card-101-2026.csv").run_id,
+            "rejected": run_import(dagbag, file="course/CARD-101/bad.csv").run_id}
+    drop(landing, "global/legacy-history.csv", (REPO / "demo/global/legacy-history.csv").read_text())
+    with conn.cursor() as cur:  # the LMS fails under the load: the importer locks
+        cur.execute("""CREATE FUNCTION lms.test_fault() RETURNS trigger LANGUAGE plpgsql AS
+                       $$ BEGIN RAISE EXCEPTION 'credit_record storage is failing (injected fault)'; END $$;
+                       CREATE TRIGGER test_fault BEFORE INSERT ON lms.credit_record
+                       FOR EACH ROW EXECUTE FUNCTION lms.test_fault()""")
+    conn.commit()
+    try:
+        runs["load failed"] = run_import(dagbag, file="global/legacy-history.csv").run_id
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DROP TRIGGER test_fault ON lms.credit_record; DROP FUNCTION lms.test_fault()")
+        conn.commit()
+    drop(landing, "course/CARD-101/june.csv", DEMO.replace("2026-03", "2026-06"))
+    runs["locked"] = run_import(dagbag, file="course/CARD-101/june.csv").run_id
+    return runs
+
+
+@pytest.fixture
+def api_server(outcomes, tmp_path, landing):
+    """`airflow api-server` on loopback, on a copy of the Airflow home the runs were written to."""
+    home = tmp_path / "airflow-home"
+    shutil.copytree(os.environ["AIRFLOW_HOME"], home, ignore=shutil.ignore_patterns("logs", "data_docs"))
+    passwords = home / "passwords.json"
+    passwords.write_text(json.dumps({USER: PASSWORD}))
+    port = _free_port()
+    env = dict(os.environ, AIRFLOW_HOME=str(home), PYTHONPATH=str(REPO),
+               AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+               AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{USER}:op",
+               AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
+               AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
+               AIRFLOW__CORE__LAZY_LOAD_PLUGINS="False",
+               # the site the import runs published (until Data Docs move into the landing store)
+               COURSE_RECORD_DATA_DOCS_URL=Path(os.environ["COURSE_RECORD_DATA_DOCS_DIR"]).as_uri())
+    log = (tmp_path / "api-server.log").open("w")
+    process = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "api-server", "--host", "127.0.0.1",
+                                "--port", str(port), "--workers", "1", "--apps", "core"],
+                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=5)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError("the API server did not start:\n" + (tmp_path / "api-server.log").read_text()[-4000:]) from None
+            time.sleep(0.5)
+    yield base
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    chromium = Chromium(tmp_path / "chromium-profile")
+    yield chromium
+    chromium.close()
+
+
+def api(base: str, path: str, token: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def sign_in(browser: Chromium, base: str, page: str) -> None:
+    """Open a page as a person would: Airflow sends the unsigned-in to its login form, then back."""
+    browser.goto(f"{base}{page}")
+    browser.wait_for("location.pathname.endsWith('/auth/login')", "the login form")
+    browser.type_into("form input:not([type=password])", USER)
+    browser.type_into("form input[type=password]", PASSWORD)
+    browser.screenshot("01-sign-in.png")
+    browser.click("button[type=submit]")
+    browser.wait_for(f"location.pathname === {json.dumps(page)}", page)
+
+
+def test_ops_sign_in_see_the_lock_and_follow_a_rejection_to_its_reports(api_server, browser, outcomes):
+    sign_in(browser, api_server, "/course-records/")
+
+    browser.wait_for("document.querySelector('#lock')", "the lock panel")
+    lock = browser.text("#lock")
+    assert "The importer is locked" in lock
+    assert "the import of global/legacy-history.csv" in lock
+    assert "credit_record storage is failing (injected fault)" in lock
+    waiting = browser.text("#waiting")
+    assert "global/legacy-history.csv" in waiting and "course/CARD-101/june.csv" in waiting
+    assert browser.evaluate("document.querySelector('#lock a.button').getAttribute('href')") == \
+        "./../dags/course_record_unlock"
+    batches = browser.evaluate("[...document.querySelectorAll('#batches tbody tr')].map(tr => tr.innerText)")
+    assert len(batches) == 4
+    browser.screenshot("02-operator-page.png")
+
+    # follow the rejected file's batch
+    browser.evaluate("""[...document.querySelectorAll('#batches tbody tr')]
+        .find(tr => tr.innerText.includes('course/CARD-101/bad.csv')).querySelector('a').click()""")
+    browser.wait_for("document.querySelector('#issues tbody tr')", "the batch's issues")
+    assert browser.text("h1") == "course/CARD-101/bad.csv rejected"
+    cells = browser.evaluate("[...document.querySelectorAll('#issues tbody tr td')].map(td => td.innerText)")
+    assert cells == ["2", "credits", "R06", "error", R06_MESSAGE]
+    browser.screenshot("03-rejected-batch.png")
+
+    # its Data Docs validation page, served by the same app
+    browser.evaluate("document.querySelector('a.data-docs-page[href*=\"rows\"]').click()")
+    browser.wait_for("location.pathname.includes('/course-records/data-docs/validations/')", "the Data Docs page")
+    browser.wait_for("document.body && document.body.innerText.includes('Status')", "the validation's status")
+    page = browser.text()
+    rejected_batch = browser.evaluate("location.pathname").split("/")[-3]
+    assert f"Validations / course_records.rows+rows.course / {rejected_batch}" in page
+    assert "Failed" in page and "credits" in page
+    browser.screenshot("04-data-docs-validation.png")
+
+    # the rules, linked from the batch page
+    browser.goto(f"{api_server}/course-records/file-format")
+    assert browser.evaluate("location.pathname") == "/course-records/file-format"
+
+
+def test_rejected_and_locked_runs_stand_apart_from_loads_in_the_run_list(api_server, browser, outcomes):
+    token = api(api_server, "/auth/token", "", {"username": USER, "password": PASSWORD})["access_token"]
+    runs = api(api_server, "/api/v2/dags/course_record_import/dagRuns?limit=100", token)["dag_runs"]
+    states = {run["dag_run_id"]: run["state"] for run in runs}
+    failed_tasks = {}
+    for outcome, run_id in outcomes.items():
+        tis = api(api_server, f"/api/v2/dags/course_record_import/dagRuns/{urllib.request.quote(run_id, safe='')}"
+                              "/taskInstances", token)["task_instances"]
+        failed_tasks[outcome] = sorted(ti["task_id"] for ti in tis if ti["state"] == "failed")
+
+    assert {outcome: states[run_id] for outcome, run_id in outcomes.items()} == {
+        "loaded": "success", "rejected": "failed", "load failed": "failed", "locked": "failed"}
+    assert failed_tasks == {"loaded": [], "rejected": ["file_rejected"], "load failed": ["load_legacy_global"],
+                            "locked": ["check_lock"]}
+
+    # a run triggered by hand is named after its file
+    triggered = api(api_server, "/api/v2/dags/course_record_import/dagRuns", token,
+                    {"logical_date": None, "conf": {"file": "course/CARD-101/june.csv"}})
+    assert triggered["dag_run_id"].startswith("manual__") and triggered["dag_run_id"].endswith("__course_CARD-101_june.csv")
+
+    # what a person sees: the run list, failed runs marked failed
+    sign_in(browser, api_server, "/dags/course_record_import/runs")
+    rows = browser.wait_for("""(() => { const rows = [...document.querySelectorAll('tbody tr')].map(tr => tr.innerText)
+        .filter(text => text.includes('manual__'));
+        return rows.length >= 5 ? rows : null; })()""", "the five runs")
+    browser.screenshot("05-run-list.png")
+    by_run = {run_id: next((r for r in rows if run_id in r), None) for run_id in outcomes.values()}
+    assert None not in by_run.values(), rows
+    assert "Success" in by_run[outcomes["loaded"]]
+    for outcome in ("rejected", "load failed", "locked"):
+        assert "Failed" in by_run[outcomes[outcome]], (outcome, by_run[outcomes[outcome]])
+    assert any(triggered["dag_run_id"] in r for r in rows)
+
+    # and the operator page where ops find it, inside the Airflow UI
+    browser.goto(f"{api_server}/plugin/course-imports")
+    browser.wait_for("document.querySelector('iframe')?.contentDocument?.querySelector('#lock')",
+                     "the operator page in the UI's frame")
+    assert "The importer is locked" in browser.evaluate(
+        "document.querySelector('iframe').contentDocument.querySelector('#lock').innerText")
+    browser.screenshot("06-operator-page-in-airflow.png")

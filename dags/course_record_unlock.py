@@ -4,7 +4,7 @@
 Manual only. A load that failed or hung locked the importer (Variable
 `course_record_import_lock`); read its diagnosis on the operator page (*Course imports* in the
 navigation), fix the cause (usually the file: see the batch's report), then trigger this DAG
-with a **reason** and **confirm** ticked: the form refuses to trigger without both. It clears
+with a **reason** and **confirm** ticked: Airflow refuses to start it without both. It clears
 the lock, records who and why in the LMS ledger (`course_import.lock_event`), and lets every
 file in landing go through on the next scan (its log says how many).
 """
@@ -30,8 +30,9 @@ from include.course_records import settings
     params={
         "reason": Param("", type="string", minLength=1, format="multiline", title="Reason",
                         description="What was wrong and what you did about it (recorded in the unlock history)"),
-        # const: Airflow validates the form against it, so the run cannot be triggered unticked
-        "confirm": Param(False, type="boolean", const=True, title="Confirm",
+        # a plain switch: the trigger request is refused unless it is ticked (the plugin's
+        # include/course_records/triggers.py says why the schema cannot require it)
+        "confirm": Param(False, type="boolean", title="Confirm",
                          description="Must be ticked: the cause is fixed and imports may load again"),
     },
 )

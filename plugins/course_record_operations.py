@@ -7,8 +7,8 @@ recent batches with their reports and Data Docs, and the file-format rules.
 - `external_views`: "Course imports" in the navigation shows the page inside the UI; "Data Docs"
   under Browse shows the validation reports site, served by the same app from wherever the
   pipeline publishes it, so it needs no web server of its own.
-- `fastapi_root_middlewares`: manual import runs get a run id naming their file
-  (include/course_records/run_ids.py).
+- `fastapi_root_middlewares`: manual import runs get a run id naming their file, and an unlock
+  is not started without confirm ticked and a reason (include/course_records/triggers.py).
 
 Restart the API server after changing this file.
 """
@@ -19,7 +19,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 from include.course_records import settings
 from include.course_records.ops_app import create_app
-from include.course_records.run_ids import ManualRunIds
+from include.course_records.triggers import TriggerRequests
 
 PREFIX = settings.OPS_URL_PREFIX.strip("/")
 
@@ -30,7 +30,7 @@ class CourseRecordOperationsPlugin(AirflowPlugin):
         {"app": create_app(), "url_prefix": settings.OPS_URL_PREFIX, "name": "Course record imports"},
     ]
     fastapi_root_middlewares = [  # noqa: RUF012
-        {"middleware": ManualRunIds, "name": "Import run ids naming their file"},
+        {"middleware": TriggerRequests, "name": "Course record trigger requests"},
     ]
     external_views = [  # noqa: RUF012
         # href is relative to the UI's base URL; url_route makes the UI show it in a frame

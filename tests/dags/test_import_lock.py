@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -85,6 +86,28 @@ def test_locked_importer_loads_nothing_until_unlocked_with_a_reason(dagbag, conn
     assert run_dag(dagbag, "course_record_import", file="course/CARD-101/card-101-2026.csv").state == "success"
     assert count(conn, "lms.enrollment") == 5
     assert summaries(landing)[-1]["status"] == "loaded"
+
+
+def test_unlock_says_how_many_files_the_next_scan_picks_up(dagbag, conn, landing, no_lock, caplog):
+    from include.course_records import landing as landing_store
+    from include.course_records import scan
+
+    set_lock_by_hand()
+    drop(landing, "course/CARD-101/card-101-2026.csv", DEMO)
+    assert run_dag(dagbag, "course_record_import", file="course/CARD-101/card-101-2026.csv").state == "failed"
+    drop(landing, "global/dropped-while-locked.csv", HEADER)  # never seen by a run or a scan
+
+    with caplog.at_level(logging.WARNING, logger="include.course_records.pipeline"):
+        assert run_dag(dagbag, "course_record_unlock", reason="file reviewed\nsafe", confirm=True).state == "success"
+
+    [unlocked] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("UNLOCKED")]
+    assert unlocked.startswith("UNLOCKED by dag_test: file reviewed\nsafe. Was: the importer is locked since ")
+    assert unlocked.endswith("2 file(s) in landing will be picked up by the next scan: "
+                             "course/CARD-101/card-101-2026.csv, global/dropped-while-locked.csv")
+    landed = [scan.Landed(*entry) for entry in landing_store.list_landed(landing_store.landing_root())]
+    later = time.time() + 3600  # both files have settled by the next scan
+    assert scan.plan(conn, landed, locked=False, now=later) == ["course/CARD-101/card-101-2026.csv",
+                                                                "global/dropped-while-locked.csv"]
 
 
 def test_unlock_when_not_locked_changes_nothing(dagbag, conn, landing, no_lock):

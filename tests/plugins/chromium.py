@@ -9,10 +9,12 @@ started.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
@@ -39,13 +41,16 @@ def chromium_binary() -> str:
 class Chromium:
     def __init__(self, profile: Path, width: int = 1440, height: int = 1000) -> None:
         profile.mkdir(parents=True, exist_ok=True)
+        (profile / "DevToolsActivePort").unlink(missing_ok=True)  # a previous browser's port
         self.log = (profile / "chromium.log").open("w")
         self.process = subprocess.Popen(
             [chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", f"--user-data-dir={profile}",
              f"--window-size={width},{height}", "--remote-debugging-port=0", "about:blank"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            # its own process group: /usr/bin/chromium is a wrapper script, and the browser and its
+            # helpers must all stop with the test
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         port = self._devtools_port(profile)
         targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
         page = next(t for t in targets if t["type"] == "page")
@@ -122,9 +127,14 @@ class Chromium:
         try:
             self.socket.close()
         finally:
-            self.process.terminate()
+            self._signal_group(signal.SIGTERM)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal_group(signal.SIGKILL)
+                self.process.wait(10)
             self.log.close()
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            os.killpg(self.process.pid, signum)  # the group this browser was started in, nothing else

@@ -16,7 +16,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from include.course_records import landing as landing_store
-from include.course_records import ledger, operations, run_ids
+from include.course_records import ledger, operations, triggers
 from tests.conftest import REPO, drop
 
 PLUGIN_FILE = REPO / "plugins" / "course_record_operations.py"
@@ -108,7 +108,7 @@ def test_plugin_loads_with_its_app_middleware_and_navigation_entries():
     response = PluginResponse.model_validate(info)  # what GET /api/v2/plugins checks before the UI sees it
 
     assert [(a.url_prefix, a.name) for a in response.fastapi_apps] == [("/course-records", "Course record imports")]
-    assert [m.name for m in response.fastapi_root_middlewares] == ["Import run ids naming their file"]
+    assert [m.name for m in response.fastapi_root_middlewares] == ["Course record trigger requests"]
     views = {v.name: v for v in response.external_views}
     assert (views["Course imports"].href, views["Course imports"].url_route, views["Course imports"].destination,
             views["Course imports"].nav_top_level) == ("course-records/", "course-imports", "nav", True)
@@ -270,16 +270,6 @@ def test_a_missing_batch_or_page_is_a_plain_not_found(signed_in, conn):
 
 # --- run ids that name the file ------------------------------------------------------------------
 
-@pytest.fixture
-def dags_in_db(dagbag):
-    """The DAGs in Airflow's metadata database, as the DAG processor would put them."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db(dagbag, "dags-folder", None)
-
-
 def test_a_manual_import_run_is_named_after_its_file(api, dags_in_db):
     client = TestClient(api, headers={"Authorization": f"Bearer {token_for('ops', 'admin')}"})
 
@@ -298,19 +288,26 @@ def test_a_manual_import_run_is_named_after_its_file(api, dags_in_db):
 def test_the_forms_refuse_what_would_fail(api, dags_in_db):
     client = TestClient(api, headers={"Authorization": f"Bearer {token_for('ops', 'admin')}"})
 
-    unticked = client.post("/api/v2/dags/course_record_unlock/dagRuns",
-                           json={"logical_date": None, "conf": {"reason": "fixed the file", "confirm": False}})
-    no_reason = client.post("/api/v2/dags/course_record_unlock/dagRuns",
-                            json={"logical_date": None, "conf": {"reason": "", "confirm": True}})
-    no_file = client.post("/api/v2/dags/course_record_import/dagRuns", json={"logical_date": None, "conf": {}})
-    ticked = client.post("/api/v2/dags/course_record_unlock/dagRuns",
-                         json={"logical_date": None, "conf": {"reason": "fixed the file\nand re-dropped it",
-                                                              "confirm": True}})
+    def unlock(conf):
+        return client.post("/api/v2/dags/course_record_unlock/dagRuns", json={"logical_date": None, "conf": conf})
 
-    assert unticked.status_code == 400 and "confirm" in unticked.text
-    assert no_reason.status_code == 400 and "reason" in no_reason.text
+    def unlock_runs() -> set[str]:
+        return {r["dag_run_id"] for r in client.get("/api/v2/dags/course_record_unlock/dagRuns?limit=1000").json()["dag_runs"]}
+
+    before = unlock_runs()
+    unticked = unlock({"reason": "fixed the file", "confirm": False})
+    untouched = unlock({"reason": "fixed the file"})
+    blank = unlock({"reason": "  \n ", "confirm": True})
+    no_file = client.post("/api/v2/dags/course_record_import/dagRuns", json={"logical_date": None, "conf": {}})
+    ticked = unlock({"reason": "fixed the file\nand re-dropped it", "confirm": True})
+
+    assert (unticked.status_code, unticked.json()) == (400, {"detail": triggers.UNCONFIRMED})
+    assert (untouched.status_code, untouched.json()) == (400, {"detail": triggers.UNCONFIRMED})
+    assert (blank.status_code, blank.json()) == (400, {"detail": triggers.NO_REASON})
     assert no_file.status_code == 400 and "file" in no_file.text
     assert ticked.status_code == 200, ticked.text
+    assert ticked.json()["conf"] == {"reason": "fixed the file\nand re-dropped it", "confirm": True}
+    assert unlock_runs() - before == {ticked.json()["dag_run_id"]}  # the refused ones never started
 
 
 @pytest.mark.parametrize(("body", "named"), [
@@ -324,10 +321,23 @@ def test_the_forms_refuse_what_would_fail(api, dags_in_db):
 def test_name_manual_run_only_names_runs_of_a_landing_file(body, named):
     raw = json.dumps(body).encode()
 
-    result = run_ids.name_manual_run(raw, now=datetime(2026, 11, 29, 10, 15, tzinfo=UTC))
+    result = triggers.name_manual_run(raw, now=datetime(2026, 11, 29, 10, 15, tzinfo=UTC))
 
     if named:
         assert json.loads(result)["dag_run_id"] == "manual__20261129T101500__global_legacy.csv"
     else:
         assert result == raw
-    assert run_ids.name_manual_run(b"{not json") == b"{not json"
+    assert triggers.name_manual_run(b"{not json") == b"{not json"
+
+
+@pytest.mark.parametrize(("conf", "refusal"), [
+    ({"reason": "fixed", "confirm": True}, None),
+    ({"reason": "fixed", "confirm": False}, triggers.UNCONFIRMED),
+    ({"reason": "fixed", "confirm": "true"}, triggers.UNCONFIRMED),  # ticked means the JSON true
+    ({"reason": "fixed"}, triggers.UNCONFIRMED),
+    ({"reason": " ", "confirm": True}, triggers.NO_REASON),
+    ({"reason": None, "confirm": True}, triggers.NO_REASON),
+    ({}, triggers.UNCONFIRMED),
+])
+def test_unlock_refusal(conf, refusal):
+    assert triggers.unlock_refusal(json.dumps({"logical_date": None, "conf": conf}).encode()) == refusal

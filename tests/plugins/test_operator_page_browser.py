@@ -8,15 +8,19 @@ Screenshots go to test-artifacts/ (COURSE_RECORDS_TEST_ARTIFACTS).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -70,9 +74,10 @@ def outcomes(dagbag, conn, landing, no_lock):
     return runs
 
 
-@pytest.fixture
-def api_server(outcomes, tmp_path, landing):
-    """`airflow api-server` on loopback, on a copy of the Airflow home the runs were written to."""
+@contextmanager
+def running_api_server(tmp_path: Path) -> Iterator[str]:
+    """`airflow api-server` on loopback, on a copy of this session's Airflow home (its runs,
+    Variables and DAGs as they are now); yields its base URL and stops it."""
     home = tmp_path / "airflow-home"
     shutil.copytree(os.environ["AIRFLOW_HOME"], home, ignore=shutil.ignore_patterns("logs", "data_docs"))
     passwords = home / "passwords.json"
@@ -86,28 +91,37 @@ def api_server(outcomes, tmp_path, landing):
                AIRFLOW__CORE__LAZY_LOAD_PLUGINS="False",
                # the site the import runs published (until Data Docs move into the landing store)
                COURSE_RECORD_DATA_DOCS_URL=Path(os.environ["COURSE_RECORD_DATA_DOCS_DIR"]).as_uri())
-    log = (tmp_path / "api-server.log").open("w")
-    process = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "api-server", "--host", "127.0.0.1",
-                                "--port", str(port), "--workers", "1", "--apps", "core"],
-                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
+    log_path = tmp_path / "api-server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "api-server", "--host", "127.0.0.1",
+                                    "--port", str(port), "--workers", "1", "--apps", "core"],
+                                   cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=5)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError("the API server did not start:\n" + (tmp_path / "api-server.log").read_text()[-4000:]) from None
-            time.sleep(0.5)
-    yield base
-    process.terminate()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=5)
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise AssertionError("the API server did not start:\n" + log_path.read_text()[-4000:]) from None
+                    time.sleep(0.5)
+            yield base
+        finally:  # the server and the workers it forked: its own process group, nothing else
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+
+@pytest.fixture
+def api_server(outcomes, tmp_path, landing):
+    with running_api_server(tmp_path) as base:
+        yield base
 
 
 @pytest.fixture
@@ -215,3 +229,53 @@ def test_rejected_and_locked_runs_stand_apart_from_loads_in_the_run_list(api_ser
     assert "The importer is locked" in browser.evaluate(
         "document.querySelector('iframe').contentDocument.querySelector('#lock').innerText")
     browser.screenshot("06-operator-page-in-airflow.png")
+
+    # the unlock form opens in the whole window, not inside the frame
+    browser.evaluate("document.querySelector('iframe').contentDocument.querySelector('#lock a.button').click()")
+    browser.wait_for("location.pathname === '/dags/course_record_unlock'", "the unlock DAG's page")
+    assert browser.evaluate("window.top === window")
+
+
+def test_the_trigger_forms_offer_what_works_and_refuse_an_unconfirmed_unlock(dags_in_db, tmp_path, browser):
+    with running_api_server(tmp_path) as base:
+        token = api(base, "/auth/token", "", {"username": USER, "password": PASSWORD})["access_token"]
+
+        # the import form: the importer's empty choice is named, only the file is required
+        sign_in(browser, base, "/dags/course_record_import")
+        browser.click('button[aria-label="Trigger Dag"]')
+        browser.wait_for("document.querySelector('#element_importer input')", "the importer field")
+        labels = browser.evaluate("[...document.querySelectorAll('[role=dialog] label')].map(l => l.innerText.trim())")
+        assert "File\n*" in labels
+        assert {"Importer", "Course", "Dry run", "Load valid rows"} <= set(labels)  # no "*": not required
+        browser.evaluate("document.querySelector('#element_importer input').focus()")
+        browser.call("Input.dispatchKeyEvent", type="keyDown", key="ArrowDown", code="ArrowDown", windowsVirtualKeyCode=40)
+        options = browser.wait_for("""(() => { const o = [...document.querySelectorAll('#element_importer [role=option]')]
+            .map(o => o.innerText); return o.length ? o : null; })()""", "the importer's choices")
+        assert options == ["from the file's path", "course-level (course/…)", "global, legacy (global/…)"]
+        browser.screenshot("07-import-form.png")
+
+        # the unlock form: a reason over several lines, and no run while confirm is off
+        def unlock_runs() -> dict[str, dict]:
+            runs = api(base, "/api/v2/dags/course_record_unlock/dagRuns?limit=1000", token)["dag_runs"]
+            return {run["dag_run_id"]: run["conf"] for run in runs}
+
+        before = unlock_runs()
+        browser.goto(f"{base}/dags/course_record_unlock")
+        browser.click('button[aria-label="Trigger Dag"]')
+        assert browser.wait_for("document.querySelector('#element_reason')?.tagName", "the reason") == "TEXTAREA"
+        browser.type_into("#element_reason", "a stray tab in the header\nre-dropped the corrected file")
+        trigger = "[...document.querySelectorAll('[role=dialog] button')].find(b => b.innerText.trim() === 'Trigger')"
+        browser.evaluate(f"{trigger}.click()")
+        refusal = browser.wait_for("""[...document.querySelectorAll('[role=dialog]')].map(d => d.innerText)
+            .find(t => t.includes('tick Confirm'))""", "the refusal")
+        assert "tick Confirm to unlock the importer" in refusal
+        browser.screenshot("08-unlock-refused-without-confirm.png")
+        assert unlock_runs() == before
+
+        browser.click("input[name=element_confirm]")
+        browser.evaluate(f"{trigger}.click()")
+        browser.wait_for("![...document.querySelectorAll('[role=dialog]')].some(d => d.innerText.includes('Trigger Dag'))",
+                         "the form closing")
+        started = {run_id: conf for run_id, conf in unlock_runs().items() if run_id not in before}
+        assert list(started.values()) == [{"reason": "a stray tab in the header\nre-dropped the corrected file",
+                                           "confirm": True}]

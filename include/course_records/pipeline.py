@@ -200,8 +200,12 @@ def validate(ticket: dict[str, Any]) -> dict[str, Any]:
 
 def quiet_great_expectations() -> None:
     """Keep GX's own chatter out of task logs (hundreds of "Skipping registering function…" INFO
-    lines at import, deprecation notices): what the run found is logged by us. GX errors still show."""
+    lines at import; Python warnings about its regex patterns and deprecations, which Airflow logs
+    at WARNING): what the run found is logged by us. GX errors still show."""
+    import warnings
+
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"great_expectations(\.|$)")
 
 
 def choose_path(ticket: dict[str, Any], outcome: dict[str, Any]) -> str:

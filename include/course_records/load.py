@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ class Created:
 
 
 def _stage_name(batch: str) -> str:
-    return f"stage_{batch.replace('-', '_').lower()}"
+    return "stage_" + re.sub(r"[^a-z0-9]", "_", batch.lower())
 
 
 def stage_table(batch: str) -> sql.Identifier:

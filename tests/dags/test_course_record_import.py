@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-from tests.conftest import REPO, count, drop, rows_of
+from tests.conftest import IMPORT_DEFAULTS, REPO, count, drop, rows_of
 
 DEMO = (REPO / "demo/course/CARD-101/card-101-2026.csv").read_text()
 
@@ -13,7 +13,7 @@ DEMO = (REPO / "demo/course/CARD-101/card-101-2026.csv").read_text()
 def run_import(dagbag, **conf):
     """One import run; every param is given, since dag.test() lets a run's conf leak into the next."""
     dag = dagbag.get_dag("course_record_import")
-    return dag.test(run_conf={"importer": None, "course": None, "dry_run": False, "load_valid_rows": False, **conf})
+    return dag.test(run_conf={**IMPORT_DEFAULTS, **conf})
 
 
 def summaries(landing):

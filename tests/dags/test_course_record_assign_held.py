@@ -103,7 +103,8 @@ def test_hold_mode_holds_new_learners_and_creates_nobody_then_assigns_exactly_on
         ("ama_pra_1", "2.00", "course_import"), ("ancc", "1.00", "course_import")]
     [(assigned_from, status, enrolled)] = rows_of(
         conn, "SELECT assigned_from, status, created_enrollments FROM course_import.ledger WHERE assigned_from IS NOT NULL")
-    assert (status, enrolled) == ("loaded", 1)
+    [(origin,)] = rows_of(conn, "SELECT batch_id FROM course_import.ledger WHERE file_path = 'course/CARD-101/partner.csv'")
+    assert (assigned_from, status, enrolled) == (origin, "loaded", 1)
 
     run_assignment(dagbag)  # exactly once
     assert rows_of(conn, "SELECT count(*) FROM lms.enrollment WHERE learner_id = %s", (kim,)) == [(1,)]

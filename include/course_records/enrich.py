@@ -288,7 +288,7 @@ def _join_learners(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
     rows["_learner_id"] = learner
     # A learner still to be made is named by its user id if the file gives one, else its email.
     rows["_new_user_id"] = paired_uid.where(learner.isna())
-    rows["_new_email"] = paired_email.where(learner.isna())
+    rows["_new_email"] = rows["external_email"].fillna(paired_email).where(learner.isna())  # as written
     key = learner.astype("str").where(learner.notna())
     key = key.fillna("uid:" + paired_uid).fillna("email:" + paired_email)
     rows["_learner_key"] = key.fillna("line:" + rows[LINE].astype("str"))

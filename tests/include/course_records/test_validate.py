@@ -1,4 +1,4 @@
-"""The rules as Great Expectations suites (DESIGN §4) and the issues they turn into.
+"""The rules as Great Expectations suites and the issues they turn into.
 
 The corpus (test_corpus.py) proves each rule fires on its minimal file. These tests check the
 suites themselves (every rule has a home, every expectation carries the meta the reports need,
@@ -22,11 +22,10 @@ from include.course_records.target import resolve_target
 from tests.conftest import REPO
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-DESIGN = REPO.parent / "shared" / "DESIGN.md"
 SOURCES = REPO / "include" / "course_records"
 SUITE_FILES = sorted(settings.EXPECTATIONS_DIR.glob("*.json"))
 
-# DESIGN §4 (contract): id → (severity, level). F06 is neither error nor warning.
+# The rule ids (contract): id → (severity, level). F06 is neither error nor warning.
 RULES: dict[str, tuple[str, str]] = {
     **{f"F0{i}": ("error", "file") for i in (1, 2, 3, 4, 5, 7)},
     "F06": ("info", "file"),
@@ -50,12 +49,10 @@ def check(text: str | bytes, conn, path: str = "course/CARD-101/test.csv"):
     return check_file(data, resolve_target(path), conn, now=NOW)
 
 
-def test_the_rule_list_is_design_section_4():
-    if not DESIGN.exists():
-        pytest.skip("DESIGN.md is not beside the repository")
-    table = re.findall(r"^\| ([FRW]\d\d) \| (E|W|—) \| (file|row) \|", DESIGN.read_text(), flags=re.M)
-    severity = {"E": "error", "W": "warning", "—": "info"}
-    assert {rule: (severity[sev], level) for rule, sev, level in table} == RULES
+def test_the_rule_list_is_the_rulebooks():
+    from include.course_records import rulebook
+
+    assert {rule: (r.severity, r.level) for rule, r in rulebook.RULES.items()} == RULES
 
 
 def test_every_rule_lives_in_a_suite_or_in_the_reader_or_the_check():
@@ -64,11 +61,11 @@ def test_every_rule_lives_in_a_suite_or_in_the_reader_or_the_check():
                for rule in re.findall(r'"([FRW]\d\d)"', (SOURCES / name).read_text(encoding="utf-8"))}
 
     assert set(RULES) - (in_suites | in_code) == set()
-    # Row rules and warnings are the suites' alone (DESIGN §4: every rule is encoded as GX expectations,
+    # Row rules and warnings are the suites' alone (every rule is encoded as GX expectations,
     # except what cannot be: bytes, delimiter, quoting, and the ledger look-up of F06).
     assert {rule for rule in RULES if rule[0] in "RW"} <= in_suites
     assert in_code - in_suites <= {"F01", "F04", "F05", "F06"}
-    assert in_suites | in_code <= set(RULES), "a rule id that DESIGN §4 does not know"
+    assert in_suites | in_code <= set(RULES), "a rule id the rulebook does not know"
 
 
 @pytest.mark.parametrize(("suite", "expectation"), expectations(),
@@ -78,14 +75,14 @@ def test_every_expectation_carries_rule_severity_level_message_and_fix(suite, ex
 
     assert meta["rule"] in RULES
     assert meta["severity"] in {"error", "warning"}
-    assert (meta["severity"], meta["level"]) == RULES[meta["rule"]], "severity/level differ from DESIGN §4"
+    assert (meta["severity"], meta["level"]) == RULES[meta["rule"]], "severity/level differ from the rulebook"
     for key in ("message", "fix"):
         assert isinstance(meta[key], str) and meta[key].strip() == meta[key] and meta[key], key
         assert not meta[key].endswith("."), f"{key} is joined into a sentence: no full stop"
     assert f"({meta['rule']})" not in meta["message"] + meta["fix"], "the rule id is added by validate.py"
     reported = meta.get("column") or expectation["kwargs"].get("column")
     if suite.startswith("rows") and reported and not reported.startswith("_"):
-        assert reported in COLUMNS, "an issue must name a column of the file format (DESIGN §3)"
+        assert reported in COLUMNS, "an issue must name a column of the file format"
 
 
 @pytest.mark.parametrize("path", SUITE_FILES, ids=[p.name for p in SUITE_FILES])

@@ -268,7 +268,7 @@ def mutate_text(draw, text: str) -> tuple[str, list[str]]:
         elif kind == "unbalanced_quote" and body:
             lines[draw(st.sampled_from(body))] += '"'
         elif kind == "no_rows":
-            lines = lines[:1] + [""]
+            lines = [*lines[:1], ""]
         elif kind == "bare_cr" and body:
             i = draw(st.sampled_from(body))
             cut = draw(st.integers(0, len(lines[i])))

@@ -237,3 +237,70 @@ def test_suite_files_are_the_ones_the_check_runs():
     used = {part for kinds in validate.SUITES.values() for parts in kinds.values() for part in parts}
 
     assert used == {Path(p).stem for p in SUITE_FILES}
+
+
+# --- messages that point at what to fix ---------------------------------------------------------
+
+def errors_of(result, rule: str) -> list[str]:
+    return [i.message for i in result.issues if i.rule == rule]
+
+
+def test_r09_names_the_other_line(conn):
+    text = (HEADER + GOOD_ROW.format(who="a") + GOOD_ROW.format(who="b")  # lines 2, 3
+            + GOOD_ROW.format(who="a"))  # line 4 repeats line 2
+
+    messages = errors_of(check(text, conn), "R09")
+
+    assert [m.split(":")[0] for m in messages] == ["line 2, credit_type", "line 4, credit_type"]
+    assert "(see line 4)" in messages[0] and "(see line 2)" in messages[1]
+
+
+def test_r10_names_the_columns_that_disagree(conn):
+    text = (HEADER + "a@example.org,Pat,Lee,2026-05-04,1,2026-05-05,2.00,ama_pra_1,physician\n"
+            + "a@example.org,Pat,Lee,2026-05-03,1,2026-05-05,1.00,ancc,other\n")
+
+    messages = errors_of(check(text, conn), "R10")
+
+    assert len(messages) == 2
+    assert all("(they differ in enrollment_start, participant_category)" in m for m in messages)
+
+
+def test_r13_says_what_the_lms_holds(conn):
+    text = HEADER + "ada@example.org,Ada,Lovelace,2026-03-05,1,2026-03-06,2.00,ama_pra_1,physician\n"
+
+    [message] = errors_of(check(text, conn), "R13")
+
+    assert ("(the LMS holds enrollment_start 2026-03-01 (this row: 2026-03-05); "
+            "date_completed 2026-03-02 (this row: 2026-03-06))") in message
+
+
+def test_r14_says_what_the_lms_holds_or_that_it_holds_none(conn):
+    text = (HEADER + "ada@example.org,Ada,Lovelace,2026-03-01,1,2026-03-02,1.00,ama_pra_1,physician\n"
+            + "ada@example.org,Ada,Lovelace,2026-03-01,1,2026-03-02,1.00,ancc,physician\n")
+
+    messages = errors_of(check(text, conn), "R14")
+
+    assert "(the LMS holds ama_pra_1 2.00)" in messages[0]
+    assert "(the LMS holds no ancc credit record on this enrollment)" in messages[1]
+
+
+def test_more_than_a_fixed_maximum_is_over_the_maximum_not_partial(conn):
+    text = HEADER + GOOD_ROW.format(who="a").replace("2.00,ama_pra_1", "3.00,ama_pra_1")
+
+    [message] = errors_of(check(text, conn), "R07")
+
+    assert "more than the course's maximum" in message and "partial" not in message
+
+
+def test_a_course_level_file_into_an_imported_shell_is_f07(conn):
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO lms.course (external_course_id, title, is_imported_shell)"
+                    " VALUES ('OLD-1', 'Old', true)")
+    conn.commit()
+
+    result = check(HEADER + GOOD_ROW.format(who="a").replace("2.00,ama_pra_1", "99.00,ama_pra_1"), conn,
+                   path="course/OLD-1/x.csv")
+
+    assert result.status == REJECTED
+    assert [(i.rule, i.line) for i in result.issues if i.is_error] == [("F07", 2)]
+    assert "imported course shell" in result.issues[0].message

@@ -64,14 +64,14 @@ class ReportedActivity:
 
 @dataclass(frozen=True)
 class LearnerCompletion:
-    """One learner-completion line: CME credit, MOC points of one board, or both; `missing` what it lacks."""
+    """One learner-completion line: CME credit, or MOC points of one board; `missing`: what it lacks."""
 
     activity: Activity
     external_course_id: str
     external_user_id: str | None
     email: str
-    first_name: str | None
-    last_name: str | None
+    first_name: str
+    last_name: str
     birth_month: int | None
     birth_day: int | None
     completed_on: date
@@ -243,32 +243,40 @@ def _shared_ids(activities: list[Activity]) -> dict[int, tuple[str, ...]]:
 
 
 def _learner_lines(activity: Activity, record: pars_lms.LearnerRecord, year: int) -> list[LearnerCompletion]:
-    """The lines one counted completion gives: one per board it earned MOC points of, the CME credit
-    on the first; a CME-only line when it earned no points. Each completion is reported once: an
+    """The lines one counted completion gives: its AMA PRA Category 1 credit (CME Finder activities,
+    physicians), and its MOC points for each board the activity is registered with. Separate lines,
+    so that a missing board id holds back only the MOC line. Each completion is reported once: an
     enduring material's in the year it happened, any other activity's in the activity's year."""
     if activity.is_enduring and record.completed_on.year != year:
         return []
-    cme = record.credits.get(pars_codes.AMA_CREDIT_TYPE) if (
-        activity.cme_finder and record.participant_category == "physician") else None
-    boards = [(board, record.credits[pars_codes.moc_credit_type(board)]) for board in activity.moc_boards
-              if record.credits.get(pars_codes.moc_credit_type(board))]
-    identity_missing = [label for label, value in (("first name", record.first_name), ("last name", record.last_name))
-                        if not (value or "").strip()]
+    first, last = _name(record.first_name), _name(record.last_name)
+    identity_missing = [label for label, value in (("first name", first), ("last name", last)) if not value]
     if record.birth_month is None:
         identity_missing.append("date of birth (month/day)")
 
-    def line(board: str | None, points: Decimal | None, cme_credits: Decimal | None) -> LearnerCompletion:
+    def line(cme_credits: Decimal | None = None, board: str | None = None,
+             points: Decimal | None = None) -> LearnerCompletion:
         board_id = record.board_ids.get(board) if board else None
         missing = identity_missing + ([f"{board} board id"] if board and not board_id else [])
         return LearnerCompletion(
             activity=activity, external_course_id=record.external_course_id, external_user_id=record.external_user_id,
-            email=record.email, first_name=record.first_name, last_name=record.last_name,
-            birth_month=record.birth_month, birth_day=record.birth_day, completed_on=record.completed_on,
-            cme_credits=cme_credits, moc_board=board, board_id=board_id, moc_points=points, missing=tuple(missing))
+            email=record.email, first_name=first, last_name=last, birth_month=record.birth_month,
+            birth_day=record.birth_day, completed_on=record.completed_on, cme_credits=cme_credits, moc_board=board,
+            board_id=board_id, moc_points=points, missing=tuple(missing))
 
-    if boards:
-        return [line(board, points, cme if i == 0 else None) for i, (board, points) in enumerate(boards)]
-    return [line(None, None, cme)] if cme else []
+    lines = []
+    cme = record.credits.get(pars_codes.AMA_CREDIT_TYPE)
+    if activity.cme_finder and record.participant_category == "physician" and cme:
+        lines.append(line(cme_credits=cme))
+    for board in activity.moc_boards:
+        points = record.credits.get(pars_codes.moc_credit_type(board))
+        if points:
+            lines.append(line(board=board, points=points))
+    return lines
+
+
+def _name(value: str | None) -> str:
+    return " ".join((value or "").split())
 
 
 def write_local(report: ParsReport, activities_path: Path, *, now: datetime) -> dict[str, Path]:

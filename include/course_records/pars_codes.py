@@ -70,7 +70,7 @@ def moc_credit_type(board: str) -> str:
 
 
 # ISO 3166-1 alpha-3, the country codes of ACCME's country list.
-COUNTRIES = frozenset("""
+_COUNTRY_CODES = """
 ABW AFG AGO AIA ALA ALB AND ARE ARG ARM ASM ATA ATF ATG AUS AUT AZE
 BDI BEL BEN BES BFA BGD BGR BHR BHS BIH BLM BLR BLZ BMU BOL BRA BRB BRN BTN BVT BWA
 CAF CAN CCK CHE CHL CHN CIV CMR COD COG COK COL COM CPV CRI CUB CUW CXR CYM CYP CZE
@@ -96,10 +96,12 @@ VAT VCT VEN VGB VIR VNM VUT
 WLF WSM
 YEM
 ZAF ZMB ZWE
-""".split())
+"""
+COUNTRIES = frozenset(_COUNTRY_CODES.split())
 
 # Two-letter postal codes: the 50 states, DC and the inhabited territories.
-US_STATES = frozenset("""
+_STATE_CODES = """
 AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND
 OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC AS GU MP PR VI
-""".split())
+"""
+US_STATES = frozenset(_STATE_CODES.split())

@@ -12,10 +12,10 @@ WITH counted AS (
       AND btrim(coalesce(l.last_name, '')) <> ''
 )
 SELECT activity_course_id,
-       min(first_name) AS first_name,
-       min(last_name) AS last_name,
+       min(btrim(first_name)) AS first_name,
+       min(btrim(last_name)) AS last_name,
        array_agg(email ORDER BY lower(email)) AS emails,
-       array_agg(coalesce(external_user_id, '') ORDER BY lower(email)) AS external_user_ids
+       array_remove(array_agg(external_user_id ORDER BY lower(email)), NULL) AS external_user_ids
 FROM counted
 GROUP BY activity_course_id, first_key, last_key
 HAVING count(*) > 1

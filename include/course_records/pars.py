@@ -1,7 +1,7 @@
 """The year's ACCME report: activities and learner completions, checked and reconciled.
 
     report = build_report(conn, 2026)        # reads the LMS in the provider's time zone
-    files = export_files(report, previous)    # name suffix → bytes (activities.xml, problems.csv, …)
+    files = export_files(report, previous, now)   # name suffix → bytes (activities.xml, problems.csv, …)
     publish_report(None, landing_url)         # the DAG: build, write under reports/pars/, return a summary
 
 What counts: a record that is complete, has `enrollment_start` and a `participant_category`, and
@@ -46,7 +46,6 @@ PROBLEMS_CSV = "problems.csv"
 RECONCILIATION_CSV = "reconciliation.csv"
 DUPLICATES_CSV = "duplicates.csv"
 RECONCILIATION_JSON = "reconciliation.json"
-ACTIVITY_FILES = {PARS: ACTIVITIES_XML, JA_PARS: JA_ACTIVITIES_XML}
 
 
 @dataclass(frozen=True)
@@ -109,20 +108,19 @@ class ParsReport:
 
     def problem_lines(self) -> list[str]:
         """One line per problem: system, activity, field, what is wrong, the fix."""
-        return [f"{describe(r.activity)}: {p.field} {p.problem} ({p.stage}) — {p.fix}"
+        return [f"{_describe(r.activity)}: {p.field} {p.problem} ({p.stage}) — {p.fix}"
                 for r in self.failed for p in r.problems]
 
 
-def describe(activity: Activity) -> str:
+def _describe(activity: Activity) -> str:
     """How messages name an activity: `PARS activity 101 (CARD-101 Cardiology Update)`."""
     pid = " ".join((activity.provider_activity_id or "").split()) or "without id"
     return f"{activity.system} activity {pid} ({activity.external_course_id} {' '.join(activity.title.split())})"
 
 
-def check_year(year: int) -> int:
+def _check_year(year: int) -> None:
     if not 1000 <= year <= 9999:
         raise UsageError(f"the reporting year must have four digits, e.g. 2026 (got {year})")
-    return year
 
 
 def default_reporting_year(today: date) -> int:
@@ -131,8 +129,8 @@ def default_reporting_year(today: date) -> int:
 
 
 def build_report(conn: db.Connection, year: int) -> ParsReport:
-    """Read the year's activities and records from the LMS, count, check and list them. Reads only."""
-    check_year(year)
+    """Read the year's activities and records from the LMS, count, check and list them. Writes nothing."""
+    _check_year(year)
     with db.transaction(conn) as cur:
         lms = pars_lms.read(cur, year)
     by_id = {a.course_id: a for a in lms.activities}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from include.course_records.pars import LearnerCompletion, ParsReport
+    from include.course_records.pars_lms import Activity
 
 LEARNER_COLUMNS = (
     "reporting_system", "provider_activity_id", "activity_title", "external_course_id", "external_user_id", "email",
@@ -115,7 +116,7 @@ def duplicates(report: ParsReport) -> str:
         for a, d in report.duplicates))
 
 
-def _elsewhere_note(a: Any, year: int) -> str:
+def _elsewhere_note(a: Activity, year: int) -> str:
     start, last = a.start_date, a.last_day()
     if start is None:
         return "no completion of it this year counts (legacy global import, or no enrollment_start or participant_category)"

@@ -13,7 +13,7 @@ Manual only. Builds the reporting year's files from the LMS, in the provider's t
 - `problems.csv` — the pre-submission check: per activity, the field, the problem, the fix;
 - `reconciliation.csv` — per activity, who counted and who did not and why, records in imported
   shells, and the change since the last export of the same year (`reconciliation.json`);
-- `duplicates.csv` — suspected duplicate learners (one name, several e-mail addresses).
+- `duplicates.csv` — suspected duplicate learners (one name, several learner records).
 
 What counts: complete records with `enrollment_start` and `participant_category`, not from the
 legacy global importer. A live course is reported in the year it started (with completions

@@ -1,4 +1,4 @@
-"""Command line: set-up, preflight checks and reports (DESIGN §7). Loads happen only in the DAG.
+"""Command line: set-up, preflight checks and reports. Loads happen only in the DAG.
 
     python -m include.course_records init-db [--demo]
     python -m include.course_records validate FILE [--importer course|global] [--course ID] [--report-dir DIR]
@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--report-dir", type=Path, help="write summary.json, rejects.csv and Data Docs here")
     check.add_argument("--load-valid-rows", action="store_true",
                        help="judge the file as a load_valid_rows run would (bad enrollments rejected, the rest accepted)")
+    check.add_argument("--missing-learners", choices=("create", "hold"),
+                       help="what becomes of rows whose learner is not in the LMS (default: "
+                            "AIRFLOW_VAR_COURSE_RECORD_MISSING_LEARNERS, else create)")
+    check.add_argument("--assign-later", action="store_true",
+                       help="judge the file as a run with assign_immediately off would (every record held)")
     pars = verbs.add_parser("pars-report", help="write the year's ACCME PARS files: activities (XML batch upload), "
                             "learner completions, pre-submission check, reconciliation")
     pars.add_argument("--year", type=int, required=True)
@@ -120,7 +125,11 @@ def validate_file(args: argparse.Namespace) -> int:
     from include.course_records.check import ACCEPTED, DUPLICATE, check_file
 
     conn = db.connect()
-    result = check_file(data, target, conn, load_valid_rows=args.load_valid_rows)
+    from include.course_records import settings
+
+    result = check_file(data, target, conn, load_valid_rows=args.load_valid_rows,
+                        missing_learners=settings.missing_learners(args.missing_learners),
+                        assign_immediately=not args.assign_later)
     document = report.summary(result, file=str(args.file))
     if args.report_dir:
         try:

@@ -68,7 +68,7 @@ class LearnerCompletion:
     activity: Activity
     external_course_id: str
     external_user_id: str | None
-    email: str
+    email: str | None
     first_name: str
     last_name: str
     birth_month: int | None

@@ -109,10 +109,10 @@ def reconciliation(report: ParsReport, previous: dict[str, Any] | None) -> str:
 
 
 def duplicates(report: ParsReport) -> str:
-    """Learners with the same name and different e-mail addresses counted in one activity: maybe one person."""
+    """Learners with the same name counted in one activity under different learner records: maybe one person."""
     return _csv(DUPLICATE_COLUMNS, (
         (report.year, a.system, a.provider_activity_id, a.external_course_id, d.first_name, d.last_name,
-         len(d.emails), "; ".join(d.emails), "; ".join(d.external_user_ids))
+         d.learners, "; ".join(d.emails), "; ".join(d.external_user_ids))
         for a, d in report.duplicates))
 
 

@@ -158,7 +158,7 @@ class LearnerRecord:
     completed_on: date
     participant_category: str
     external_user_id: str | None
-    email: str
+    email: str | None
     first_name: str | None
     last_name: str | None
     birth_month: int | None
@@ -169,11 +169,12 @@ class LearnerRecord:
 
 @dataclass(frozen=True)
 class SuspectedDuplicate:
-    """Learners with one name and different e-mail addresses, all counted in one activity."""
+    """Learners (different learner records) with one name, all counted in one activity."""
 
     activity_course_id: int
     first_name: str
     last_name: str
+    learners: int
     emails: tuple[str, ...]
     external_user_ids: tuple[str, ...]
 
@@ -232,8 +233,8 @@ def read(cur: Cursor, year: int) -> LmsSnapshot:
               for row in _rows(cur, _sql("counts"))}
     listed = [a.course_id for a in reported if a.registered_for_learner_reporting]
     learners = [_learner(row) for row in _rows(cur, _sql("learners"), {"activity_course_ids": listed})]
-    duplicates = [SuspectedDuplicate(row["activity_course_id"], row["first_name"], row["last_name"],
-                                     tuple(row["emails"]), tuple(row["external_user_ids"]))
+    duplicates = [SuspectedDuplicate(**{**row, "emails": tuple(row["emails"]),
+                                        "external_user_ids": tuple(row["external_user_ids"])})
                   for row in _rows(cur, _sql("duplicates"))]
     shells = [ShellRecords(**row) for row in _rows(cur, _sql("shells"), {"year": year})]
     elsewhere = {row["activity_course_id"]: row["completions"]

@@ -14,7 +14,7 @@ from lxml import etree
 
 from include.course_records import pars, settings
 from include.course_records.pars_xml import LOM, MEMS
-from tests.conftest import REPO, drop, rows_of
+from tests.conftest import IMPORT_DEFAULTS, REPO, drop, rows_of
 from tests.include.course_records.pars_catalogue import set_course
 
 COURSE_LEVEL = """\
@@ -32,8 +32,7 @@ LEGACY-2019-ECG,ECG Interpretation (2019 archive),barbara@example.org,Barbara,Li
 
 
 def run_import(dagbag, file: str):
-    return dagbag.get_dag(settings.IMPORT_DAG_ID).test(
-        run_conf={"file": file, "importer": None, "course": None, "dry_run": False, "load_valid_rows": False})
+    return dagbag.get_dag(settings.IMPORT_DAG_ID).test(run_conf={**IMPORT_DEFAULTS, "file": file})
 
 
 def run_pars(dagbag, year: int | None):

@@ -12,14 +12,14 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, count, drop, rows_of
+from tests.conftest import IMPORT_DEFAULTS, REPO, count, drop, rows_of
 
 HEADER = "external_email,first_name,last_name,enrollment_start,complete,date_completed,credits,credit_type,participant_category\n"
 DEMO = (REPO / "demo/course/CARD-101/card-101-2026.csv").read_text()
 
 
 def run_dag(dagbag, dag_id, **conf):
-    defaults = {"course_record_import": {"importer": None, "course": None, "dry_run": False, "load_valid_rows": False},
+    defaults = {"course_record_import": IMPORT_DEFAULTS,
                 "course_record_unlock": {"reason": "", "confirm": False}}[dag_id]
     return dagbag.get_dag(dag_id).test(run_conf={**defaults, **conf})
 

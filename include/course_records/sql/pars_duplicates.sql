@@ -1,6 +1,7 @@
--- Suspected duplicate learners: two or more learners (so two or more e-mail addresses) with the
--- same first and last name counted in one activity. Names compare case-insensitively, with
--- runs of spaces as one. Learners without both names are not compared.
+-- Suspected duplicate learners: two or more learners (two e-mail addresses, or a learner known by
+-- SSO id alone beside one with an address) with the same first and last name counted in one
+-- activity. Names compare case-insensitively, with runs of spaces as one. Learners without both
+-- names are not compared.
 WITH counted AS (
     SELECT DISTINCT k.activity_course_id, l.id, l.email, l.external_user_id, l.first_name, l.last_name,
            lower(regexp_replace(btrim(l.first_name), '\s+', ' ', 'g')) AS first_key,
@@ -14,8 +15,9 @@ WITH counted AS (
 SELECT activity_course_id,
        min(btrim(first_name)) AS first_name,
        min(btrim(last_name)) AS last_name,
-       array_agg(email ORDER BY lower(email)) AS emails,
-       array_remove(array_agg(external_user_id ORDER BY lower(email)), NULL) AS external_user_ids
+       count(*) AS learners,
+       array_remove(array_agg(email ORDER BY lower(email), external_user_id), NULL) AS emails,
+       array_remove(array_agg(external_user_id ORDER BY lower(email), external_user_id), NULL) AS external_user_ids
 FROM counted
 GROUP BY activity_course_id, first_key, last_key
 HAVING count(*) > 1

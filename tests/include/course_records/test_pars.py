@@ -243,6 +243,31 @@ def test_the_same_name_under_two_emails_in_one_activity_is_flagged(conn):
     assert counted(report, "CARD-101") == (3, 0)  # flagged, still counted: a person decides
 
 
+def test_a_learner_known_by_sso_id_alone_is_listed_and_compared(conn):
+    with conn.cursor() as cur:
+        cur.execute("""
+            INSERT INTO lms.learner (external_user_id, first_name, last_name, birth_month, birth_day)
+            VALUES ('SSO-9', 'Ada', 'Lovelace', 12, 10);
+            INSERT INTO lms.enrollment (learner_id, course_id, enrollment_start, complete, date_completed,
+                                        participant_category, import_source)
+            SELECT l.id, c.id, '2026-02-01 08:00Z', true, '2026-03-02 10:00Z', 'physician', 'course_import'
+            FROM lms.learner l, lms.course c
+            WHERE l.external_user_id = 'SSO-9' AND c.external_course_id IN ('CARD-101', 'PHARM-301');
+            INSERT INTO lms.credit_record (enrollment_id, credit_type_id, credits)
+            SELECT e.id, t.id, 3 FROM lms.enrollment e JOIN lms.learner l ON l.id = e.learner_id
+            JOIN lms.course c ON c.id = e.course_id, lms.credit_type t
+            WHERE l.external_user_id = 'SSO-9' AND c.external_course_id = 'PHARM-301' AND t.machine_name = 'ama_pra_1'""")
+    conn.commit()
+
+    files = pars.export_files(pars.build_report(conn, 2026), None, NOW)
+
+    [line] = csv_rows(files[pars.LEARNERS_CSV])
+    assert (line["external_user_id"], line["email"], line["provider_activity_id"]) == ("SSO-9", "", "301")
+    [duplicate] = csv_rows(files[pars.DUPLICATES_CSV])
+    assert (duplicate["learners"], duplicate["emails"], duplicate["external_user_ids"]) == (
+        "2", "ada@example.org", "U1001; SSO-9")
+
+
 def test_hostile_values_are_neutralised_in_every_csv(conn):
     set_course(conn, "CARD-101", title="=HYPERLINK(\"http://evil\")")
     enroll(conn, "CARD-101", "x@example.org", first="+cmd", last="-1", start="2026-03-01 08:00Z",

@@ -159,7 +159,7 @@ def _flag(values: pd.Series) -> np.ndarray:
 def enrollment_signature(start, end, complete, completed, attended, category) -> pd.Series:
     """One number per row naming its enrollment columns, the same for file rows and the LMS."""
     complete_flag = _flag(complete)
-    complete_flag[complete_flag == -1] = 0  # blank complete means 0 (DESIGN §3)
+    complete_flag[complete_flag == -1] = 0  # blank complete means 0
     frame = pd.DataFrame({
         "start": _ns(start), "end": _ns(end), "complete": complete_flag,
         "completed": _ns(completed), "attended": _flag(attended),

@@ -1,4 +1,4 @@
--- The demo catalogue (DESIGN §5a), exactly. Idempotent: rows that exist are left alone.
+-- The demo catalogue (a contract: docs, demos and tests name it), exactly. Idempotent: rows that exist are left alone.
 INSERT INTO lms.credit_type (machine_name, label) VALUES
     ('ama_pra_1', 'AMA PRA Category 1 Credit'),
     ('ancc', 'ANCC contact hours'),

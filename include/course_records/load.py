@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,17 +20,17 @@ from psycopg2 import sql
 
 from include.course_records import settings
 from include.course_records.db import Connection, transaction
-from include.course_records.errors import ImportLocked, StaleValidation
+from include.course_records.errors import CheckGap, ImportLocked, StaleValidation
 from include.course_records.reader import LINE
 
 log = logging.getLogger(__name__)
 
 LOAD_DIR = settings.SQL_DIR / "load"
 STAGE_COLUMNS = (
-    "line", "email", "email_key", "external_user_id", "learner_id", "first_name", "last_name",
-    "course_key", "course_id", "title", "enrollment_start", "enrollment_end", "complete",
-    "date_completed", "attended", "participant_category", "credit_type_id", "credits",
-    "credit_expiration", "first_of_enrollment",
+    "line", "learner_key", "learner_id", "new_user_id", "new_email", "new_email_key", "external_user_id",
+    "email", "first_name", "last_name", "course_key", "course_id", "title", "enrollment_start",
+    "enrollment_end", "complete", "date_completed", "attended", "participant_category", "credit_type_id",
+    "credits", "credit_expiration", "held", "first_of_enrollment",
 )
 
 
@@ -39,14 +40,15 @@ class Created:
     courses: int = 0
     enrollments: int = 0
     credit_records: int = 0
+    held_records: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"learners": self.learners, "courses": self.courses,
-                "enrollments": self.enrollments, "credit_records": self.credit_records}
+        return {"learners": self.learners, "courses": self.courses, "enrollments": self.enrollments,
+                "credit_records": self.credit_records, "held_records": self.held_records}
 
 
 def _stage_name(batch: str) -> str:
-    return f"stage_{batch.replace('-', '_').lower()}"
+    return "stage_" + re.sub(r"[^a-z0-9]", "_", batch.lower())
 
 
 def stage_table(batch: str) -> sql.Identifier:
@@ -65,10 +67,13 @@ def stage_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """The prepared rows as the staging table's columns, typed."""
     return pd.DataFrame({
         "line": rows[LINE],
-        "email": rows["external_email"],
-        "email_key": rows["_email_key"],
-        "external_user_id": rows["external_user_id"],
+        "learner_key": rows["_learner_key"],
         "learner_id": rows["_learner_id"],
+        "new_user_id": rows["_new_user_id"],
+        "new_email": rows["_new_email"],
+        "new_email_key": rows["_new_email"].str.lower(),
+        "external_user_id": rows["external_user_id"],
+        "email": rows["external_email"],
         "first_name": rows["first_name"],
         "last_name": rows["last_name"],
         "course_key": rows["_course_key"],
@@ -83,6 +88,7 @@ def stage_frame(rows: pd.DataFrame) -> pd.DataFrame:
         "credit_type_id": rows["_credit_type_id"],
         "credits": rows["credits"],
         "credit_expiration": rows["_credit_expiration"],
+        "held": rows["_held"].astype(bool),
         "first_of_enrollment": ~rows.duplicated(["_learner_key", "_course_key"]),
     }, columns=list(STAGE_COLUMNS))
 
@@ -122,7 +128,7 @@ def load_batch(conn: Connection, batch: str, importer: str, *,
     lock, nothing is loaded (ImportLocked). `after_load(cursor, created)` runs in the same
     transaction (the ledger marks the batch loaded there, so the same bytes load only once).
     """
-    params = {"batch": batch, "source": settings.SOURCE_BY_IMPORTER[importer]}
+    params = {"batch": batch, "source": settings.SOURCE_BY_IMPORTER[importer], "importer": importer}
     stage, resolved = stage_table(batch), _resolved_view(batch)
     started = time.perf_counter()
     with transaction(conn) as cur:
@@ -139,13 +145,22 @@ def load_batch(conn: Connection, batch: str, importer: str, *,
                 raise StaleValidation(
                     f"{path.stem}: the LMS already holds {exc.diag.message_detail or 'a record this file adds'}; "
                     "it changed since validation and nothing was loaded — run the file again") from exc
+            except (psycopg2.IntegrityError, psycopg2.DataError) as exc:
+                # Not-null, check, foreign-key, range or encoding errors on rows that passed validation: the
+                # checks should have caught them. Say so, rather than blame the file or the database.
+                first = (exc.pgerror or str(exc)).strip().splitlines()[0]
+                raise CheckGap(
+                    f"{path.stem}: the database refused a row that passed every check ({first}) — this is a bug "
+                    "in the pipeline's checks, not in the file; nothing was loaded. Report it with the file "
+                    "and this message") from exc
             counts[path.stem] = cur.rowcount
             log.info("%s: %s → %d rows (%.2fs)", batch, path.stem, cur.rowcount, time.perf_counter() - step)
-        cur.execute(sql.SQL("SELECT count(*), count(*) FILTER (WHERE first_of_enrollment),"
-                            " count(credit_type_id) FROM {stage}").format(stage=stage))
+        cur.execute(sql.SQL("SELECT count(*), count(*) FILTER (WHERE first_of_enrollment AND NOT held),"
+                            " count(credit_type_id) FILTER (WHERE NOT held) FROM {stage}").format(stage=stage))
         staged, enrollments_expected, credits_expected = cur.fetchone()
         created = Created(learners=counts["20_learners"], courses=counts["10_course_shells"],
-                          enrollments=counts["40_enrollments"], credit_records=counts["50_credit_records"])
+                          enrollments=counts["40_enrollments"], credit_records=counts["50_credit_records"],
+                          held_records=counts["05_held_records"])
         if (created.enrollments, created.credit_records) != (enrollments_expected, credits_expected):
             raise StaleValidation(
                 f"expected {enrollments_expected} enrollments and {credits_expected} credit records, "

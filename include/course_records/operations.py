@@ -25,7 +25,7 @@ from airflow.sdk import ObjectStoragePath
 
 from include.course_records import db, landing, ledger, lock, settings
 
-BATCH_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+BATCH_ID = re.compile(r"^\d{8}T\d{6}(\.\d{6})?Z-[0-9a-f]{6}$")  # 20261129T101500.123456Z-a1b2c3
 REPORT_FILES = {"summary.json": "application/json", "rejects.csv": "text/csv; charset=utf-8",
                 "validation.json": "application/json"}
 FILE_FORMAT_DOC = settings.REPO_ROOT / "docs" / "file-format.md"  # the rules, for the people who prepare files

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 RULE_ID = re.compile(r"^`?([FRW]\d{2})`?\b")
+HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
 @cache
@@ -55,22 +56,27 @@ def duration(value: timedelta | None) -> str:
 
 
 def markdown(text: str) -> str:
-    """Markdown as safe HTML (raw HTML escaped); headings and table rows that start with a rule
-    id (R06, F02, W01…) get that id as their anchor, so issues can link to their rule."""
+    """Markdown as safe HTML (raw HTML escaped). Each rule id (R06, F02, W01…) gets one anchor, so
+    issues can link to their rule: the heading that starts with it, else the table row that does."""
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
-    tokens = md.parse(text)
+    tokens = md.parse(HTML_COMMENT.sub("", text))  # markers for the people who edit it, not readers
+    anchored: set[str] = set()
     for index, token in enumerate(tokens):
         if token.type == "heading_open":
             content = tokens[index + 1].content
             match = RULE_ID.match(content)
-            token.attrSet("id", match.group(1) if match else _slug(content))
-        elif token.type == "tr_open":
+            anchor = match.group(1) if match and match.group(1) not in anchored else _slug(content)
+            token.attrSet("id", anchor)
+            anchored.add(anchor)
+    for index, token in enumerate(tokens):
+        if token.type == "tr_open":
             cell = next((t for t in tokens[index + 1:] if t.type == "inline"), None)
             match = RULE_ID.match(cell.content.strip()) if cell else None
-            if match:
+            if match and match.group(1) not in anchored:
                 token.attrSet("id", match.group(1))
+                anchored.add(match.group(1))
     return md.renderer.render(tokens, md.options, {})
 
 

@@ -261,6 +261,21 @@ def test_the_file_format_rules_are_rendered_with_anchors_and_escaped(signed_in, 
     assert [s.get("src") for s in page.find_all("script")] == ["./assets/ops.js"]
 
 
+def test_every_rule_of_the_real_rules_document_has_one_anchor(signed_in):
+    page = BeautifulSoup(signed_in.get("/course-records/file-format").text, "html.parser")
+
+    ids = [element["id"] for element in page.select("article [id]")]
+    assert len(ids) == len(set(ids))
+    table_rules = {row.find("td").get_text(strip=True) for row in page.select("article table tbody tr")}
+    rules = {rule for rule in table_rules if re.fullmatch(r"[FRW]\d\d", rule)}
+    assert {"F01", "R06", "W05"} <= rules
+    for rule in rules:
+        assert page.select_one(f"article #{rule}") is not None, rule
+    heading = page.select_one("article #R06")
+    assert heading.name == "h4" and "credits" in heading.find_next_sibling().get_text()
+    assert "<!--" not in page.select_one("article").get_text()  # the document's editing markers
+
+
 def test_a_missing_batch_or_page_is_a_plain_not_found(signed_in, conn):
     response = signed_in.get("/course-records/batches/20990101T000000Z-000000")
 

@@ -344,8 +344,8 @@ def test_file_dropped_remotely_is_scanned_loaded_archived_and_reported(remote, d
     runs = _scan_twice(dagbag, conn)
 
     assert [run["file"] for run in runs] == [DEMO_PATH, REJECTED_PATH]
-    for run in runs:
-        assert _run_import(dagbag, **run).state == "success"
+    # the loaded file's run succeeds; the rejected file's ends failed (at file_rejected)
+    assert [_run_import(dagbag, **run).state for run in runs] == ["success", "failed"]
 
     assert count(conn, "lms.enrollment") - enrollments == 3
     files = remote.files()

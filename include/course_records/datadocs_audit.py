@@ -1,7 +1,9 @@
 """Is every file value inert in a Data Docs site? A check any test can run on a published site.
 
-    from include.course_records import datadocs_audit
-    assert datadocs_audit.leaks(site_url, values_from_the_file) == []
+    from include.course_records import datadocs, datadocs_audit
+    site = (tmp_path / "site").as_uri()  # or any published site's URL (s3://…, sftp://…)
+    datadocs.publish(site, datadocs.payload(result, batch="b1", file=path, run_time=now.isoformat()))
+    assert datadocs_audit.leaks(site, values_from_the_file) == []
 
 Two checks, both exact (no false alarm on the site's own markup):
 

@@ -18,6 +18,7 @@ from bs4 import BeautifulSoup
 from include.course_records import datadocs, datadocs_audit, datadocs_text, settings
 from include.course_records.check import REJECTED, CheckResult, check_file
 from include.course_records.target import resolve_target
+from tests.conftest import drop
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 HEADER = ("external_email,first_name,last_name,enrollment_start,complete,date_completed,credits,credit_type,"
@@ -261,22 +262,27 @@ def test_the_index_shows_the_newest_runs_and_reaches_every_older_one_by_month_an
 def test_a_publish_reads_only_its_own_day_and_the_newest_days(conn, tmp_path, monkeypatch):
     """The cost of a publish does not depend on how many runs the site already holds."""
     monkeypatch.setattr(datadocs, "WINDOW", 2)
+    monkeypatch.setattr(datadocs, "_DAYS_AT_ONCE", 2)
     site = tmp_path / "site"
     result = checked(conn)
-    for day in range(1, 6):  # November 1st … 5th, two runs a day
+    for day in range(1, 13):  # November 1st … 12th, two runs a day
         for n in range(2):
-            datadocs.publish(site.as_uri(), run_of(result, f"b{day}-{n}", datetime(2026, 11, day, 9, n, tzinfo=UTC)))
+            datadocs.publish(site.as_uri(), run_of(result, f"b{day:02d}-{n}", datetime(2026, 11, day, 9, n, tzinfo=UTC)))
     touched: list[str] = []
-    for method in ("read", "names"):
+    for method in ("read", "names", "read_many"):
         original = getattr(datadocs._Site, method)
-        monkeypatch.setattr(datadocs._Site, method,
-                            lambda self, relative, _original=original: touched.append(relative) or _original(self, relative))
 
-    datadocs.publish(site.as_uri(), run_of(result, "b6", datetime(2026, 11, 6, 9, tzinfo=UTC)))
+        def recorded(self, relative, _original=original):
+            touched.extend([relative] if isinstance(relative, str) else relative)
+            return _original(self, relative)
 
-    assert touched and all(re.match(r"(days|entries)/2026/11/0[56]|months|days/2026/11$", t) for t in touched), touched
-    assert not [t for t in touched if t.startswith("entries/") and not t.startswith("entries/2026/11/06")]
-    assert listed_batches(site, "index.html") == ["b6", "b5-1"]
+        monkeypatch.setattr(datadocs._Site, method, recorded)
+
+    datadocs.publish(site.as_uri(), run_of(result, "b13", datetime(2026, 11, 13, 9, tzinfo=UTC)))
+
+    assert touched and all(re.match(r"(days|entries)/2026/11/1[23]|months|days/2026/11$", t) for t in touched), touched
+    assert not [t for t in touched if t.startswith("entries/") and not t.startswith("entries/2026/11/13")]
+    assert listed_batches(site, "index.html") == ["b13", "b12-1"]
 
 
 def test_the_run_outcome_comes_from_the_runs_summary(conn, tmp_path):
@@ -373,3 +379,24 @@ def test_workers_publishing_at_once_lose_no_run(conn, tmp_path):
     assert set(listed_batches(site, "index.html")) == published
     assert {p.stem for p in (site / "runs").glob("*.html")} == published
     assert not list(site.rglob("*.tmp"))
+
+
+# --- from the import DAG -------------------------------------------------------------------------
+
+def test_an_import_run_publishes_its_page_beside_the_landing_root(dagbag, conn, landing, no_lock):
+    drop(landing, "course/CARD-101/bad.csv", REJECTED_FILE)
+
+    dagbag.get_dag("course_record_import").test(run_conf={
+        "file": "course/CARD-101/bad.csv", "importer": None, "course": None, "dry_run": False, "load_valid_rows": False})
+
+    [summary_path] = (landing / "reports").glob("*/summary.json")
+    batch = summary_path.parent.name
+    site = landing / "reports" / "data_docs"
+    assert listed_batches(site, "index.html") == [batch]
+    [row] = page(site, "index.html").select("table.runs tbody tr")
+    assert text_of(row.select_one(".badge")) == "Rejected"
+    run_page = page(site, f"runs/{batch}.html")
+    assert text_of(run_page.select_one("h1")) == "Rejected course/CARD-101/bad.csv"
+    assert check_row(run_page, described("R04", "complete"))["class"] == ["failed"]
+    validation = json.loads((summary_path.parent / datadocs.VALIDATION_FILE).read_text())
+    assert (validation["batch"], validation["file"]) == (batch, "course/CARD-101/bad.csv")

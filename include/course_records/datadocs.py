@@ -117,9 +117,9 @@ def publish(site_url: str, run: dict[str, Any]) -> str:
     batch = _checked_batch(run["batch"])
     day = _day_of(run["time"])
     site.write(run_page(batch), _run_html(run, day))
-    entry = _entry(run)
-    site.write(f"entries/{day}/{batch}.json", json.dumps(entry, ensure_ascii=False).encode())
-    _converge(f"the day page of {day}", lambda: _write_day(site, day), lambda shown: _entries_of(site, day) <= shown)
+    site.write(f"entries/{day}/{batch}.json", json.dumps(_entry(run), ensure_ascii=False).encode())
+    _converge(f"the day page of {day}", lambda: _write_day(site, day, batch),
+              lambda shown: _entries_of(site, day) <= shown)
     month = day[:7]
     _converge(f"the month page of {month}", lambda: _write_month(site, month),
               lambda shown: set(_pages(site, f"days/{month}")) <= shown)
@@ -172,11 +172,12 @@ def _run_html(run: dict[str, Any], day: str) -> bytes:
                  day_path=day, day_label=_day_label(day))
 
 
-def _write_day(site: _Site, day: str) -> set[str]:
-    """The day's cache and page, from the cache and the entries it lacks; returns the batches shown."""
+def _write_day(site: _Site, day: str, publishing: str) -> set[str]:
+    """The day's cache and page, from the cache and the entries it lacks (and the one being
+    published, which may be a run published again); returns the batches shown."""
     cached = _json(site.read(f"days/{day}.json"))
     rows: dict[str, dict[str, Any]] = cached if isinstance(cached, dict) else {}
-    for batch in _entries_of(site, day) - rows.keys():
+    for batch in (_entries_of(site, day) - rows.keys()) | {publishing}:
         entry = _json(site.read(f"entries/{day}/{batch}.json"))
         if isinstance(entry, dict):
             rows[batch] = entry

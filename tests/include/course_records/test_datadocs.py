@@ -400,3 +400,15 @@ def test_an_import_run_publishes_its_page_beside_the_landing_root(dagbag, conn, 
     assert check_row(run_page, described("R04", "complete"))["class"] == ["failed"]
     validation = json.loads((summary_path.parent / datadocs.VALIDATION_FILE).read_text())
     assert (validation["batch"], validation["file"]) == (batch, "course/CARD-101/bad.csv")
+
+
+def test_a_run_published_again_shows_its_new_outcome_everywhere(conn, tmp_path):
+    site = tmp_path / "site"
+    run = run_of(checked(conn, "good.csv", HEADER + GOOD_ROW), "b-again")
+    datadocs.publish(site.as_uri(), run)
+
+    datadocs.publish(site.as_uri(), dict(run, status="loaded"))
+
+    for listing in ("index.html", "days/2026/11/29.html"):
+        assert [text_of(b) for b in page(site, listing).select("table.runs .badge")] == ["Loaded"], listing
+    assert text_of(page(site, "runs/b-again.html").select_one("h1 .badge")) == "Loaded"

@@ -5,14 +5,18 @@
     datadocs.publish(site, datadocs.payload(result, batch="b1", file=path, run_time=now.isoformat()))
     assert datadocs_audit.leaks(site, values_from_the_file) == []
 
-Two checks, both exact (no false alarm on the site's own markup):
+Three checks, all exact (no false alarm on the site's own markup):
 
-1. Every page parses into only the elements and attributes the site's templates write, with no
+1. Every `<` in a page starts a tag, a comment or a declaration: the site writes no other, so a
+   raw `<` in text (`a < b`, `x<`, `<3`) came from a file.
+2. Every page parses into only the elements and attributes the site's templates write, with no
    comment, no processing instruction, and links that stay inside the site. Markup that came
    from a file would show up as something else (a <script>, an onerror=, a javascript: link).
-2. No value holding markup the site never writes (`<script`, `<img`, `<!--`…) appears raw in any
-   page: escaped, it reads `&lt;script`. Values that only hold the site's own tag names
-   (`<td>`) cannot be told from the page's markup by text, and are covered by check 1.
+3. No value holding markup the site never writes (`<script`, `<img`, `<!--`…) appears raw in any
+   page: escaped, it reads `&lt;script`. This one names the value.
+
+What no check can see is a value made only of the site's own harmless markup (`<td>`,
+`<strong>x</strong>`), which is indistinguishable from it and could run nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ _TAG = re.compile(r"<([a-zA-Z][a-zA-Z0-9]*)\b([^>]*)>")
 _ATTRIBUTE = re.compile(r"\s([a-zA-Z][a-zA-Z-]*)=")
 _QUOTED = re.compile(r'"[^"]*"')
 _MARKUP_IN_VALUE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)|<[!?]")
+_STRAY_LESS_THAN = re.compile(r"(?=((?:<(?![A-Za-z!?/])|</(?![A-Za-z])).{0,12}))", re.S)  # with what follows, for the message
 _SCHEME = re.compile(r"^\s*[a-zA-Z][a-zA-Z0-9+.-]*:")
 
 
@@ -64,6 +69,7 @@ def page_leaks(html_pages: dict[str, str], values: Iterable[object]) -> list[str
     suspicious = sorted({str(v) for v in values if v is not None and _foreign_markup(str(v))})
     problems = []
     for name, html in html_pages.items():
+        problems.extend(f"{name}: a raw {m.group(1)!r} in text" for m in _STRAY_LESS_THAN.finditer(html))
         problems.extend(f"{name}: {problem}" for problem in _structure_problems(html))
         problems.extend(f"{name}: the value {value!r} is written unescaped" for value in suspicious if value in html)
     return problems

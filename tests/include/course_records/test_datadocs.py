@@ -217,6 +217,8 @@ def test_the_audit_finds_a_value_written_unescaped(conn, tmp_path):
     assert datadocs_audit.page_leaks({"p.html": '<a href="javascript:alert(1)">x</a>'}, []) == [
         "p.html: a link out of the site: 'javascript:alert(1)'"]
     assert datadocs_audit.page_leaks({"p.html": "<td>x</td>"}, ["<td>"]) == [], "the site's own tags are not a leak"
+    assert datadocs_audit.page_leaks({"p.html": "<td>1 <3 x<</td>"}, []) == [
+        "p.html: a raw '<3 x<</td>' in text", "p.html: a raw '<</td>' in text"]
 
 
 def test_pages_load_nothing_from_elsewhere_and_every_link_leads_to_a_page(conn, tmp_path):

@@ -14,7 +14,8 @@ publishes to it without a shared disk. The operator page serves it from there. I
 **Publishing costs the same whatever the history.** A publish renders its own run page and entry,
 then the lists that run appears in: its day (its cache, plus any entry the cache lacks), its
 month (one listing of ≤ 31 day pages) and the index (the newest day caches, and one listing of
-month pages per year). Nothing reads the runs of other days or re-renders their pages.
+month pages per year). Nothing reads the runs of other days or re-renders their pages; the one
+cost that grows is the page of a busy day, which lists all of that day's runs.
 
 **Several workers may publish at once, with no lock.** Run pages and entries have one writer
 each (the batch id is unique). A list page has many: each publisher re-reads the list's inputs

@@ -33,6 +33,7 @@ PRECAUTIONS: dict[int, str] = {
 # Columns of the frames the suites run on that stand for something a person knows by another name.
 _HEADER_FRAME = frozenset({"name", "canonical"})  # the header suite's frame: one row per header name
 _ANY_VALUE = frozenset({"_row_text"})  # a row's values joined: R01/W05 look at every cell
+_PLAIN = {"_course_key": "course"}  # the course a row names, or the course-level import's target
 _FILE_COLUMNS = frozenset(COLUMNS) | frozenset(ALIASES)
 # Checked columns whose values are the file's own cells (trimmed) or header names as written.
 CELL_COLUMNS = _FILE_COLUMNS | {"name"}
@@ -47,6 +48,8 @@ def subject(meta: dict[str, Any], kwargs: dict[str, Any]) -> str | None:
         return "header"
     if column in _ANY_VALUE:
         return "any value"
+    if column in _PLAIN:
+        return _PLAIN[column]
     return None  # a table-level check, or an internal column with no file counterpart
 
 

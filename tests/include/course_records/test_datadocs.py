@@ -120,6 +120,9 @@ def test_descriptions_speak_of_file_columns_and_precautions_in_words():
     assert datadocs_text.description(invisible, {"column": "_row_text"}) == "R01 · any value: contains a control character"
     header = {"rule": "F03", "severity": "error", "message": "is not a known column", "fix": "rename it"}
     assert datadocs_text.description(header, {"column": "canonical"}) == "F03 · header: is not a known column"
+    missing = {"rule": "F07", "severity": "error", "message": "is not a course in the LMS", "fix": "create it",
+               "column": "_course_key"}
+    assert datadocs_text.description(missing, {"column": "_course_id"}) == "F07 · course: is not a course in the LMS"
 
 
 def test_findings_stay_bounded_on_a_large_file_and_the_page_says_where_the_rest_are(conn, tmp_path):

@@ -1,10 +1,11 @@
 """What each expectation says to the data team, generated from its `meta` in this one place.
 
 Every expectation in `expectations/*.json` carries `meta` (rule id, severity, message, fix,
-the import precaution it enforces, the file column it reports). GX 1.x expectations also have a
-`description` (shown instead of GX's own sentence, which names internal columns such as
-`_fixed_credits`) and `notes`. Both are derived here, at run time, so the suite files keep one
-copy of each fact and the Data Docs pages and the validation results agree.
+the import precaution it enforces, the file column it reports); the precautions' words are the
+rulebook's. GX 1.x expectations also have a `description` (shown instead of GX's own sentence,
+which names internal columns such as `_fixed_credits`) and `notes`. Both are derived here, at run
+time, so the suite files keep one copy of each fact and the Data Docs pages and the validation
+results agree.
 """
 
 from __future__ import annotations
@@ -12,23 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from include.course_records.record_format import ALIASES, COLUMNS
-
-# The import precautions the rules enforce, in plain words (`meta.precaution` is the number).
-PRECAUTIONS: dict[int, str] = {
-    1: "Imported course shells have no certificates: a course that needs one must exist first, "
-       "and its records go through the course-level importer.",
-    2: "A learner created by an import can be completed on enrollment and receive whatever credit is "
-       "available unless the course has at least one required course object.",
-    3: "Never put credits on a record that is not complete: the imported credit record is the one that remains.",
-    4: "One record per row: a learner with several credit types gets one row per credit type, and one "
-       "row per credit type awarded.",
-    5: "The global importer is for legacy data and never counts in PARS; course-level imports do.",
-    6: "Special characters in the data or extra spaces in headers can hang an import and lock the "
-       "importer until an admin reviews the file.",
-    7: "The importer cannot change enrollments or credit records a learner already has.",
-    8: "Partial credit (less than the course's maximum) is only allowed where the course marks that "
-       "credit type as variable.",
-}
+from include.course_records.rulebook import PRECAUTIONS
 
 # Columns of the frames the suites run on that stand for something a person knows by another name.
 _HEADER_FRAME = frozenset({"name", "canonical"})  # the header suite's frame: one row per header name

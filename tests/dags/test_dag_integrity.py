@@ -11,7 +11,8 @@ import pytest
 from tests.conftest import REPO
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
-EXPECTED = {"course_record_import", "course_record_landing_scan", "course_record_unlock", "course_record_pars_report"}
+EXPECTED = {"course_record_import", "course_record_landing_scan", "course_record_unlock", "course_record_pars_report",
+            "course_record_assign_held"}
 HEAVY = ("pandas", "great_expectations", "psycopg2", "numpy", "pyarrow")
 
 

@@ -17,6 +17,7 @@ from bs4 import BeautifulSoup
 
 from include.course_records import datadocs, datadocs_audit, datadocs_text, settings
 from include.course_records.check import REJECTED, CheckResult, check_file
+from include.course_records.rulebook import PRECAUTIONS
 from include.course_records.target import resolve_target
 from tests.conftest import drop
 
@@ -113,9 +114,7 @@ def test_descriptions_speak_of_file_columns_and_precautions_in_words():
     kwargs = {"column_A": "_credits", "column_B": "_fixed_credits"}
 
     assert datadocs_text.description(partial, kwargs) == "R07 · credits: is partial credit, but this credit type is not variable"
-    assert datadocs_text.notes(partial) == [
-        "Precaution 8: Partial credit (less than the course's maximum) is only allowed where the course marks that "
-        "credit type as variable.", "Fix: award the full amount"]
+    assert datadocs_text.notes(partial) == [f"Precaution 8: {PRECAUTIONS[8]}", "Fix: award the full amount"]
     invisible = {"rule": "R01", "severity": "error", "message": "contains a control character", "fix": "retype it"}
     assert datadocs_text.description(invisible, {"column": "_row_text"}) == "R01 · any value: contains a control character"
     header = {"rule": "F03", "severity": "error", "message": "is not a known column", "fix": "rename it"}
@@ -156,9 +155,8 @@ def test_a_failed_check_is_marked_failed_with_its_rule_message_precaution_and_fi
     r06 = expectation("R06", "credits")["meta"]
     row = check_row(dom, f"R06 · credits: {r06['message']}")
     assert row["class"] == ["failed"] and text_of(row.select_one(".badge")) == "✘ Failed"
-    assert [text_of(p) for p in row.select("td")[2].select("p")] == [
-        "Precaution 3: Never put credits on a record that is not complete: the imported credit record is the one "
-        "that remains.", f"Fix: {r06['fix']}"]
+    assert [text_of(p) for p in row.select("td")[2].select("p")] == [f"Precaution 3: {PRECAUTIONS[3]}",
+                                                                       f"Fix: {r06['fix']}"]
     assert text_of(row.select("td")[3]).startswith("1 row(s): line 2")
     [finding] = dom.select("table.findings tbody tr")
     assert [text_of(td) for td in finding.select("td")][:4] == ["2", "credits", "R06", "error"]

@@ -4,9 +4,9 @@ recent batches with their reports and Data Docs, and the file-format rules.
 - `fastapi_apps`: the page itself, a FastAPI app mounted in the API server at /course-records/
   (include/course_records/ops_app.py). Every route needs an Airflow sign-in and the right to
   read the import DAG's runs.
-- `external_views`: "Course imports" in the navigation shows the page inside the UI; "Data Docs"
-  under Browse shows the validation reports site, served by the same app from wherever the
-  pipeline publishes it, so it needs no web server of its own.
+- `external_views`: "Course imports" in the navigation shows the page inside the UI. The app also
+  serves the Data Docs site from wherever the pipeline publishes it (/course-records/data-docs/,
+  which Browse → Data Docs opens: plugins/data_docs_link.py), so it needs no server of its own.
 - `fastapi_root_middlewares`: manual import runs get a run id naming their file, and an unlock
   is not started without confirm ticked and a reason (include/course_records/triggers.py).
 
@@ -36,6 +36,4 @@ class CourseRecordOperationsPlugin(AirflowPlugin):
         # href is relative to the UI's base URL; url_route makes the UI show it in a frame
         {"name": "Course imports", "href": f"{PREFIX}/", "url_route": "course-imports",
          "destination": "nav", "nav_top_level": True},
-        {"name": "Data Docs", "href": f"{PREFIX}/data-docs/", "url_route": "data-docs",
-         "destination": "nav", "category": "browse"},
     ]

@@ -10,4 +10,3 @@ export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
 # locally the DAGs start unpaused, so the landing scan runs without anyone finding its toggle
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}"
 export AIRFLOW_VAR_COURSE_RECORD_LANDING="${AIRFLOW_VAR_COURSE_RECORD_LANDING:-file://$ROOT/data/landing}"
-export COURSE_RECORD_DATA_DOCS_DIR="${COURSE_RECORD_DATA_DOCS_DIR:-$ROOT/data/data_docs}"

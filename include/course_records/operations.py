@@ -26,8 +26,7 @@ from airflow.sdk import ObjectStoragePath
 from include.course_records import db, landing, ledger, lock, settings
 
 BATCH_ID = re.compile(r"^\d{8}T\d{6}(\.\d{6})?Z-[0-9a-f]{6}$")  # 20261129T101500.123456Z-a1b2c3
-REPORT_FILES = {"summary.json": "application/json", "rejects.csv": "text/csv; charset=utf-8",
-                "validation.json": "application/json"}
+REPORT_FILES = {"summary.json": "application/json", "rejects.csv": "text/csv; charset=utf-8"}
 FILE_FORMAT_DOC = settings.REPO_ROOT / "docs" / "file-format.md"  # the rules, for the people who prepare files
 _BATCH_COLUMNS = ("batch_id", "file_path", "importer", "course", "status", "rows_total", "rows_valid",
                   "rows_rejected", "rows_skipped_identical", "created_learners", "created_courses",
@@ -117,30 +116,13 @@ def summary(entry: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 
-def validation_pages(entry: dict[str, Any], site_url: str) -> list[tuple[str, str]]:
-    """The batch's Data Docs validation pages: (suite, path under the site root), one per suite.
+def data_docs_page(entry: dict[str, Any], site_url: str) -> str | None:
+    """The batch's Data Docs page (its path under the site root), None when it has none (a run that
+    stopped before validating, or whose publishing has not finished)."""
+    from include.course_records import datadocs
 
-    The batch's validation.json names the suites that ran; the site keeps each validation's pages
-    under validations/<suite name, one folder per dot>/<batch>/, so only those folders are listed
-    (never the whole site, which grows with every run).
-    """
-    try:
-        payloads = json.loads(report_file(entry, "validation.json"))
-    except NotFound:
-        return []
-    site = ObjectStoragePath(site_url)
-    pages = []
-    for payload in payloads:
-        suite = payload["suite"]["name"]
-        folder = site / "validations" / suite.replace(".", "/") / payload["run_name"]
-        try:
-            found = folder.fs.find(folder.path, withdirs=False)
-        except FileNotFoundError:
-            continue
-        base = site.path.rstrip("/") + "/"
-        pages += [(suite, name[len(base):]) for name in sorted(found)
-                  if name.endswith(".html") and name.startswith(base)]
-    return pages
+    page = datadocs.run_page(entry["batch_id"])
+    return page if (ObjectStoragePath(site_url) / page).exists() else None
 
 
 def site_file(site_url: str, path: str) -> tuple[bytes, str]:

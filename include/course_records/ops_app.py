@@ -124,8 +124,7 @@ def create_app() -> FastAPI:
             entry = operations.batch_entry(conn, batch)
         landing_url = operations.landing_url()
         return _page("batch.html", request, depth=1, entry=entry, summary=operations.summary(entry),
-                     validation_pages=operations.validation_pages(entry, settings.data_docs_url(landing_url)),
-                     lock=operations.current_lock())
+                     data_docs_page=operations.data_docs_page(entry, settings.data_docs_url(landing_url)))
 
     @app.get("/batches/{batch}/{name}")
     def report(batch: str, name: str) -> Response:

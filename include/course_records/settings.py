@@ -37,8 +37,7 @@ ASSIGN_DAG_ID = "course_record_assign_held"
 NOTIFY_VARIABLE = "course_record_notify_emails"
 
 # --- our own knobs (environment, read at DAG-parse time only where a schedule needs them) ----
-DATA_DOCS_ENV = "COURSE_RECORD_DATA_DOCS_DIR"
-DATA_DOCS_URL_ENV = "COURSE_RECORD_DATA_DOCS_URL"
+DATA_DOCS_ENV = "COURSE_RECORD_DATA_DOCS_URL"
 SMTP_CONN_ENV = "COURSE_RECORD_SMTP_CONN_ID"
 DEFAULT_SMTP_CONN_ID = "smtp_default"  # the smtp provider's own default connection
 # Where the operator page is mounted in the Airflow API server (the plugin's FastAPI app)
@@ -91,10 +90,19 @@ def landing_url(configured: str | None = None) -> str:
     return configured or os.environ.get(LANDING_ENV) or default_landing_url()
 
 
-def data_docs_url(landing: str | None = None) -> str:
-    """The Data Docs site's root (its index.html is there): COURSE_RECORD_DATA_DOCS_URL, else
-    `<landing root>/reports/data_docs`, so the site lives in the same store as the reports."""
-    return os.environ.get(DATA_DOCS_URL_ENV) or f"{landing_url(landing).rstrip('/')}/{REPORTS_DIR}/data_docs"
+_landing_root = landing_url  # data_docs_url's parameter (a name fixed for its callers) hides this one
+
+
+def data_docs_url(landing_url: str | None = None) -> str:
+    """Where the Data Docs site is written and served from: a URL like the landing root's.
+
+    COURSE_RECORD_DATA_DOCS_URL when set (a plain path is taken as a local folder), else
+    `<landing root>/reports/data_docs`, so every worker that reaches the landing store reaches it.
+    """
+    configured = os.environ.get(DATA_DOCS_ENV)
+    if configured:
+        return configured if "://" in configured else Path(configured).resolve().as_uri()
+    return f"{_landing_root(landing_url).rstrip('/')}/{REPORTS_DIR}/data_docs"
 
 
 def smtp_conn_id() -> str:
@@ -112,11 +120,6 @@ def airflow_url() -> str:
 def ops_url(*parts: str) -> str:
     """A page of the operator app, as a browser reaches it: ops_url("batches", batch)."""
     return "/".join([airflow_url() + OPS_URL_PREFIX, *parts])
-
-
-def data_docs_dir() -> Path:
-    """Where the Data Docs site for the data team is built (a local directory)."""
-    return Path(os.environ.get(DATA_DOCS_ENV) or REPO_ROOT / "data" / "data_docs")
 
 
 def scan_schedule() -> str:

@@ -83,13 +83,9 @@ def batch(conn, landing):
                "created": {"learners": 0, "courses": 0, "enrollments": 0, "credit_records": 0}}
     landing_store.write_report_file(reports, "summary.json", json.dumps(summary).encode())
     landing_store.write_report_file(reports, "rejects.csv", b"line,column,rule\r\n3,credits,R06\r\n")
-    landing_store.write_report_file(reports, "validation.json", json.dumps([
-        {"suite": {"name": "course_records.rows+rows.course"}, "run_name": BATCH, "run_time": "x",
-         "batch_identifier": "x.csv"}]).encode())
-    site = landing / "reports" / "data_docs"
+    site = landing / "reports" / "data_docs"  # where the runs publish the site by default
     drop(site, "index.html", "<html><body>Data Docs index</body></html>")
-    drop(site, f"validations/course_records/rows+rows/course/{BATCH}/20261129T101500.000000Z/x.csv.html",
-         "<html><body>R06 credits on a record that is not complete</body></html>")
+    drop(site, f"runs/{BATCH}.html", "<html><body>R06 credits on a record that is not complete</body></html>")
     return summary
 
 
@@ -109,10 +105,9 @@ def test_plugin_loads_with_its_app_middleware_and_navigation_entries():
 
     assert [(a.url_prefix, a.name) for a in response.fastapi_apps] == [("/course-records", "Course record imports")]
     assert [m.name for m in response.fastapi_root_middlewares] == ["Course record trigger requests"]
-    views = {v.name: v for v in response.external_views}
-    assert (views["Course imports"].href, views["Course imports"].url_route, views["Course imports"].destination,
-            views["Course imports"].nav_top_level) == ("course-records/", "course-imports", "nav", True)
-    assert (views["Data Docs"].href, views["Data Docs"].category) == ("course-records/data-docs/", "browse")
+    [view] = response.external_views
+    assert (view.name, view.href, view.url_route, view.destination, view.nav_top_level) == (
+        "Course imports", "course-records/", "course-imports", "nav", True)
 
 
 # --- sign-in and permissions -----------------------------------------------------------------
@@ -200,8 +195,7 @@ def test_the_batch_page_lists_every_issue_with_its_rule_and_the_reports(signed_i
     links = {a.get_text(" ", strip=True): a["href"] for a in page.select("#reports a")}
     assert links["summary.json"] == f"{BATCH}/summary.json"
     assert links["rejects.csv"] == f"{BATCH}/rejects.csv"
-    assert links["Data Docs: course_records.rows+rows.course"] == (
-        f"../data-docs/validations/course_records/rows%2Brows/course/{BATCH}/20261129T101500.000000Z/x.csv.html")
+    assert links["Data Docs: every check of this run"] == f"../data-docs/runs/{BATCH}.html"
     assert links["File format and rules"] == "../file-format"
     assert page.find_all("script") == page.select('script[src="../assets/ops.js"]')
 
@@ -224,14 +218,13 @@ def test_the_data_docs_site_is_served_and_nothing_outside_it(signed_in, batch, l
     drop(landing, "reports/secret.txt", "not part of the site")
 
     index = signed_in.get("/course-records/data-docs/")
-    page = signed_in.get(f"/course-records/data-docs/validations/course_records/rows%2Brows/course/{BATCH}/"
-                         "20261129T101500.000000Z/x.csv.html")
+    page = signed_in.get(f"/course-records/data-docs/runs/{BATCH}.html")
 
     assert index.status_code == 200 and "Data Docs index" in index.text
     assert index.headers["content-type"] == "text/html; charset=utf-8"
     assert page.status_code == 200 and "R06" in page.text
     assert signed_in.get("/course-records/data-docs").headers["location"] == "data-docs/"
-    for escape in ("../secret.txt", "..%2Fsecret.txt", "%2e%2e/secret.txt", "validations/../../secret.txt"):
+    for escape in ("../secret.txt", "..%2Fsecret.txt", "%2e%2e/secret.txt", "runs/../../secret.txt"):
         response = signed_in.get(f"/course-records/data-docs/{escape}")
         assert response.status_code == 404, escape
         assert "not part of the site" not in response.text

@@ -88,9 +88,7 @@ def running_api_server(tmp_path: Path) -> Iterator[str]:
                AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{USER}:op",
                AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
                AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
-               AIRFLOW__CORE__LAZY_LOAD_PLUGINS="False",
-               # the site the import runs published (until Data Docs move into the landing store)
-               COURSE_RECORD_DATA_DOCS_URL=Path(os.environ["COURSE_RECORD_DATA_DOCS_DIR"]).as_uri())
+               AIRFLOW__CORE__LAZY_LOAD_PLUGINS="False")
     log_path = tmp_path / "api-server.log"
     with log_path.open("w") as log:
         process = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "api-server", "--host", "127.0.0.1",
@@ -174,15 +172,14 @@ def test_ops_sign_in_see_the_lock_and_follow_a_rejection_to_its_reports(api_serv
     assert cells == ["2", "credits", "R06", "error", R06_MESSAGE]
     browser.screenshot("03-rejected-batch.png")
 
-    # its Data Docs validation page, served by the same app
-    browser.evaluate("document.querySelector('a.data-docs-page[href*=\"rows\"]').click()")
-    browser.wait_for("location.pathname.includes('/course-records/data-docs/validations/')", "the Data Docs page")
-    browser.wait_for("document.body && document.body.innerText.includes('Status')", "the validation's status")
-    page = browser.text()
-    rejected_batch = browser.evaluate("location.pathname").split("/")[-3]
-    assert f"Validations / course_records.rows+rows.course / {rejected_batch}" in page
-    assert "Failed" in page and "credits" in page
-    browser.screenshot("04-data-docs-validation.png")
+    # its Data Docs page, served by the same app from the landing store: the failed rule, marked failed
+    browser.click("a.data-docs-page")
+    browser.wait_for("location.pathname.startsWith('/course-records/data-docs/runs/')", "the Data Docs page")
+    browser.wait_for("document.querySelector('#findings tbody tr')", "the run's findings")
+    finding = browser.evaluate("""(() => { const tr = document.querySelector('#findings tbody tr');
+        return {failed: tr.classList.contains('failed'), cells: [...tr.querySelectorAll('td')].map(td => td.innerText)}; })()""")
+    assert finding == {"failed": True, "cells": ["2", "credits", "R06", "error", R06_MESSAGE]}
+    browser.screenshot("04-data-docs-run-page.png")
 
     # the rules, linked from the batch page
     browser.goto(f"{api_server}/course-records/file-format")

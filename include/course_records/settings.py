@@ -25,6 +25,7 @@ IMPORT_DAG_ID = "course_record_import"
 SCAN_DAG_ID = "course_record_landing_scan"
 UNLOCK_DAG_ID = "course_record_unlock"
 PARS_DAG_ID = "course_record_pars_report"
+REVERT_DAG_ID = "course_record_revert"
 
 # --- our own knobs (environment, read at DAG-parse time only where a schedule needs them) ----
 DATA_DOCS_ENV = "COURSE_RECORD_DATA_DOCS_DIR"

@@ -147,3 +147,109 @@ def test_the_form_refuses_a_run_without_confirm_reason_or_batch(dagbag, conn, no
 
     with pytest.raises(ParamValidationError, match=f"Invalid input for param {param}"):
         run_revert(dagbag, **{"batch": "20261129T101500Z-a1b2c3", **conf})
+
+
+# --- the form as the UI submits it: through the real API server ---------------------------
+
+@pytest.fixture(scope="module")
+def api_server(airflow_db, tmp_path_factory):
+    """Airflow's API server on a copy of the test metadata database, with the DAGs serialized.
+
+    Yields (base URL, bearer token). Simple auth with everyone an admin: the form is under test,
+    not the sign-in.
+    """
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    home = tmp_path_factory.mktemp("api-server") / "airflow"
+    shutil.copytree(os.environ["AIRFLOW_HOME"], home, ignore=shutil.ignore_patterns("data_docs", "logs"))
+    env = dict(os.environ, AIRFLOW_HOME=str(home), PYTHONPATH=str(REPO),
+               AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+               AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True")
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run([airflow, "dags", "reserialize"], env=env, cwd=REPO, check=True, capture_output=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (home / "api-server.log").open("w")
+    server = subprocess.Popen([airflow, "api-server", "-p", str(port), "-w", "1"], env=env, cwd=REPO,
+                              stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180  # a bound, so a broken start fails instead of hanging
+        while True:
+            assert server.poll() is None, (home / "api-server.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=5):
+                    break
+            except OSError:
+                assert time.time() < deadline, "the API server did not answer"
+                time.sleep(0.5)
+        with urllib.request.urlopen(f"{base}/auth/token", timeout=30) as answer:
+            token = json.load(answer)["access_token"]
+        yield base, token
+    finally:
+        server.terminate()
+        server.wait(60)
+        log.close()
+
+
+def _api(api_server, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    base, token = api_server
+    request = urllib.request.Request(f"{base}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.load(refused)
+
+
+def test_the_trigger_form_asks_for_each_param_as_a_person_sees_it(api_server):
+    status, details = _api(api_server, "GET", "/api/v2/dags/course_record_revert/details")
+
+    assert status == 200
+    params = details["params"]
+    assert list(params) == ["batch", "reason", "dry_run", "confirm"]
+    assert params["reason"]["schema"]["format"] == "multiline"  # a text area: the reason may take lines
+    assert params["confirm"]["schema"] == {"type": "boolean", "const": True, "title": "Confirm"}
+    # no batch, reason or confirmation until a person gives one (an invalid default is shown empty)
+    assert [p["value"] for p in params.values()] == [None, None, False, None]
+
+
+@pytest.mark.parametrize(("conf", "message"), [
+    ({"confirm": False}, "Invalid input for param confirm: True was expected"),
+    ({"reason": ""}, "Invalid input for param reason: '' should be non-empty"),
+    ({"reason": "  \n  "}, "Invalid input for param reason: '  \\n  ' does not match"),
+    ({"batch": ""}, "Invalid input for param batch: '' should be non-empty"),
+], ids=["unconfirmed", "no-reason", "blank-reason", "no-batch"])
+def test_the_api_server_refuses_an_unconfirmed_or_unexplained_revert(api_server, conf, message):
+    body = {"logical_date": None, "conf": {"batch": "20261129T101500Z-a1b2c3", "reason": "wrong amounts",
+                                           "dry_run": False, "confirm": True, **conf}}
+
+    status, answer = _api(api_server, "POST", "/api/v2/dags/course_record_revert/dagRuns", body)
+
+    assert status == 400
+    assert answer["detail"].startswith(message), answer
+
+
+def test_the_api_server_queues_a_confirmed_revert_with_its_reason_lines_intact(api_server):
+    reason = "credits for ANCC were 1.00, should be 1.50\nticket CME-412"
+    body = {"logical_date": None, "conf": {"batch": "20261129T101500Z-a1b2c3", "reason": reason,
+                                           "dry_run": True, "confirm": True}}
+
+    status, run = _api(api_server, "POST", "/api/v2/dags/course_record_revert/dagRuns", body)
+
+    assert status == 200, run
+    assert run["state"] == "queued"
+    assert run["conf"]["reason"] == reason

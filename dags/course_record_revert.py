@@ -36,14 +36,16 @@ from include.course_records import settings
     tags=["course-records", "revert"],
     default_args={"owner": "data-team", "retries": 0},
     params={
-        "batch": Param("", type="string", minLength=1, pattern=r"\S", title="Batch",
+        "batch": Param("", type="string", minLength=1, title="Batch",
                        description="The batch to revert, e.g. 20261129T101500Z-a1b2c3 (see the run's summary.json)"),
-        "reason": Param("", type="string", minLength=1, pattern=r"\S", format="multiline", title="Reason",
+        "reason": Param("", type="string", minLength=1, format="multiline", title="Reason",
                         description="What was wrong with the batch (recorded in the ledger)"),
         "dry_run": Param(False, type="boolean", title="Dry run",
                          description="List every row that would be deleted or kept, and why; change nothing"),
+        # const: Airflow validates the form against it, so the run cannot be triggered unticked
         "confirm": Param(False, type="boolean", const=True, title="Confirm",
-                         description="Tick to confirm: the batch's records are deleted from the LMS (a dry run deletes nothing)"),
+                         description="Must be ticked: the batch's records are deleted from the LMS "
+                                     "(also for a dry run, which deletes nothing)"),
     },
 )
 def course_record_revert():
@@ -56,7 +58,9 @@ def course_record_revert():
 
         context = get_current_context()
         params = context["params"]
-        if params.get("confirm") is not True:  # the form refuses this too; an unconfirmed run never deletes
+        # the form enforces confirm and a non-empty reason; a run started another way is checked here
+        # (and a reason of only spaces is refused by the revert itself)
+        if params.get("confirm") is not True:
             raise AirflowFailException("tick 'confirm' to revert the batch; nothing was reverted")
         run = context["dag_run"]
         actor = getattr(run, "triggering_user_name", None) or run.run_type or "unknown"

@@ -7,8 +7,8 @@ uses (a learner a later batch enrolled, a shell made into a real course): those 
 run's log says which and why. Nothing the batch did not create is ever touched, and landing
 files (the archived original, reports) are never deleted.
 
-Params: **batch** (the batch id, as in `reports/<batch>/summary.json` and the archived file's
-name), **reason** (recorded in the ledger), **dry_run** (list every row that would go or stay,
+Params: **batch** (the batch id: it names the run's report folder `reports/<batch>/` and begins
+the archived file's name), **reason** (recorded in the ledger), **dry_run** (list every row that would go or stay,
 change nothing) and **confirm** (must be ticked).
 
 Runs in the `course_record_import` pool and under the loaders' advisory lock, in one
@@ -37,7 +37,7 @@ from include.course_records import settings
     default_args={"owner": "data-team", "retries": 0},
     params={
         "batch": Param("", type="string", minLength=1, title="Batch",
-                       description="The batch to revert, e.g. 20261129T101500Z-a1b2c3 (see the run's summary.json)"),
+                       description="The batch to revert, e.g. 20261129T101500Z-a1b2c3: its report folder's name, reports/<batch>/"),
         "reason": Param("", type="string", minLength=1, format="multiline", title="Reason",
                         description="What was wrong with the batch (recorded in the ledger)"),
         "dry_run": Param(False, type="boolean", title="Dry run",

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     pars.add_argument("--year", type=int, required=True)
     pars.add_argument("--out", type=Path, help="batch file to write (default: stdout)")
     revert = verbs.add_parser("revert-batch", help="undo one loaded batch: delete what it created that nothing else uses")
-    revert.add_argument("batch", help="the batch id (in the run's summary.json and the archived file's name)")
+    revert.add_argument("batch", help="the batch id (the run's report folder reports/<batch>/ is named after it)")
     revert.add_argument("--reason", required=True, help="why (recorded in the ledger)")
     revert.add_argument("--dry-run", action="store_true", help="list what would be deleted and kept; change nothing")
     return parser

@@ -95,6 +95,10 @@ class Revert:
                 "kept_items": [_item_json(i) for i in self.kept]}
 
 
+def _noun(kind: str, count: int = 1) -> str:
+    return NOUNS.get(kind, (kind, kind))[count != 1]
+
+
 def _item_json(item: Item) -> dict[str, Any]:
     return {"kind": item.kind, "id": item.id, "label": item.label, "kept_because": item.kept_because}
 
@@ -131,7 +135,7 @@ def revert_batch(conn: Connection, batch: str, *, actor: str, reason: str, dry_r
                     cur.execute(statement, {"batch": batch})
                 except psycopg2.errors.ForeignKeyViolation as exc:  # a table this revert does not know
                     raise RevertRefused(
-                        f"batch {batch}: {NOUNS.get(kind, (kind, kind))[1]} cannot go, something else in the LMS "
+                        f"batch {batch}: {_noun(kind, 2)} cannot go, something else in the LMS "
                         f"refers to them ({exc.diag.message_detail or exc.diag.message_primary}); nothing was reverted"
                     ) from None
                 result.items.extend(Item(kind, *row) for row in cur.fetchall())
@@ -163,7 +167,7 @@ def _loaded_batch(cur: Any, batch: str, *, actor: str, reason: str, dry_run: boo
     row = cur.fetchone()
     if row is None:
         raise RevertRefused(f"there is no batch {batch!r} in the ledger (course_import.ledger): "
-                            "check the batch id (it is in the run's summary.json and the archived file's name)")
+                            "check the batch id (it names the run's report folder, reports/<batch>/, and begins the archived file's name)")
     status, file_path, importer, course, imported_at, reverted_at, reverted_by, revert_reason = row
     if status == REVERTED:
         raise RevertRefused(f"batch {batch} ({file_path}) was already reverted at {reverted_at:%Y-%m-%d %H:%M} UTC "
@@ -186,7 +190,7 @@ def _record(cur: Any, result: Revert) -> None:
 
 
 def _amounts(counts: dict[str, int]) -> str:
-    parts = [f"{n} {NOUNS.get(kind, (kind, kind))[n != 1]}" for kind, n in counts.items()]
+    parts = [f"{n} {_noun(kind, n)}" for kind, n in counts.items()]
     return ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else "".join(parts) or "nothing"
 
 
@@ -211,7 +215,7 @@ def describe(result: Revert) -> list[str]:
         shown = result.kept
     for item in shown:
         action = ("delete" if item.deleted else "keep  ") if result.dry_run else "kept"
-        lines.append(f"  {action} {NOUNS.get(item.kind, (item.kind, item.kind))[0]} {item.label}"
+        lines.append(f"  {action} {_noun(item.kind)} {item.label}"
                      + (f" — {item.kept_because}" if item.kept_because else ""))
     if not result.dry_run:
         lines.append(f"recorded in the ledger: reverted by {result.actor}: {result.reason}")

@@ -71,11 +71,17 @@ def already_loaded(conn: Connection, sha256: str) -> str | None:
 
 
 def check_file(data: bytes, target: Target, conn: Connection, *, load_valid_rows: bool = False,
-               now: datetime | None = None) -> CheckResult:
-    """Every check of DESIGN §4 on one file, reading (never writing) the LMS."""
+               now: datetime | None = None, missing_learners: str = enrich.CREATE,
+               assign_immediately: bool = True, skip_duplicate_check: bool = False) -> CheckResult:
+    """Every check of the import precautions on one file, reading (never writing) the LMS.
+
+    `missing_learners` (`create` or `hold`) and `assign_immediately` say what becomes of rows
+    whose learner the LMS doesn't know, or does; `skip_duplicate_check` is for the assignment of
+    held records, whose bytes are made by the pipeline itself.
+    """
     now = now or datetime.now(UTC)
     result = CheckResult(target=target, sha256=sha256_of(data))
-    result.duplicate_of = already_loaded(conn, result.sha256)
+    result.duplicate_of = None if skip_duplicate_check else already_loaded(conn, result.sha256)
     if result.duplicate_of:
         log.info("%s: the same bytes were loaded by batch %s: skipped (F06)", target.path,
                  result.duplicate_of)
@@ -88,7 +94,7 @@ def check_file(data: bytes, target: Target, conn: Connection, *, load_valid_rows
     started = time.perf_counter()
     read = read_course_records(data)
     result.issues.extend(read.issues)
-    result.rows_read = 0 if read.rows is None else len(read.rows)
+    result.rows_read = read.data_lines if read.rows is None else len(read.rows)
     if not read.ok:  # bytes, delimiter or quoting: nothing more can be read reliably
         result.status = REJECTED
         return result
@@ -102,7 +108,8 @@ def check_file(data: bytes, target: Target, conn: Connection, *, load_valid_rows
         result.status = REJECTED
         return result
 
-    frame = enrich.prepare(read.rows, target.importer, target.course, conn)
+    frame = enrich.prepare(read.rows, target.importer, target.course, conn, missing_learners=missing_learners,
+                           assign_immediately=assign_immediately)
     log.info("%s: %d rows read and joined with the LMS in %.2fs", target.path, len(frame),
              time.perf_counter() - started)
     run = validate.run_suite(frame, suites["rows"], LINE, validate.parameters(now))

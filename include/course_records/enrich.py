@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -33,8 +34,8 @@ class LmsSnapshot:
     credit_types: pd.DataFrame  # id, machine_name
     courses: pd.DataFrame  # id, external_course_id, is_imported_shell, has_required
     offers: pd.DataFrame  # course_id, machine_name, max_credits, is_variable
-    learners_by_email: pd.DataFrame  # id, email_key
-    learners_by_user_id: pd.DataFrame  # id, external_user_id
+    learners_by_email: pd.DataFrame  # id, email_key, external_user_id
+    learners_by_user_id: pd.DataFrame  # id, external_user_id, email_key
     enrollments: pd.DataFrame  # id, learner_id, course_id, + enrollment columns
     credit_records: pd.DataFrame  # enrollment_id, machine_name, credits, credit_expiration
 
@@ -107,11 +108,12 @@ def fetch_snapshot(conn: Connection, rows: pd.DataFrame) -> LmsSnapshot:
             " WHERE o.course_id = ANY(%s)",
             (course_ids,), ["course_id", "machine_name", "max_credits", "is_variable"],
         )
-        by_email = _fetch(conn, "SELECT id, lower(email) FROM lms.learner WHERE lower(email) = ANY(%s)",
-                          (emails,), ["id", "email_key"])
-        by_user_id = _fetch(conn, "SELECT id, external_user_id FROM lms.learner"
+        by_email = _fetch(conn, "SELECT id, lower(email), external_user_id FROM lms.learner"
+                                " WHERE lower(email) = ANY(%s)",
+                          (emails,), ["id", "email_key", "external_user_id"])
+        by_user_id = _fetch(conn, "SELECT id, external_user_id, lower(email) FROM lms.learner"
                                   " WHERE external_user_id = ANY(%s)",
-                            (user_ids,), ["id", "external_user_id"])
+                            (user_ids,), ["id", "external_user_id", "email_key"])
         learner_ids = sorted(set(by_email["id"]) | set(by_user_id["id"]))
         enrollments = _fetch(
             conn,
@@ -173,9 +175,17 @@ def credit_signature(credits: pd.Series, expiration: pd.Series) -> pd.Series:
     return pd.Series(pd.util.hash_pandas_object(frame, index=False).to_numpy(), dtype="uint64")
 
 
-def prepare(rows: pd.DataFrame, importer: str, target_course: str | None,
-            conn: Connection) -> pd.DataFrame:
-    """The frame the row suites validate: the file's values, typed, with the LMS joined on."""
+CREATE, HOLD = "create", "hold"  # what becomes of rows whose learner is not in the LMS
+
+
+def prepare(rows: pd.DataFrame, importer: str, target_course: str | None, conn: Connection, *,
+            missing_learners: str = CREATE, assign_immediately: bool = True) -> pd.DataFrame:
+    """The frame the row suites validate: the file's values, typed, with the LMS joined on.
+
+    `missing_learners`: `create` makes a learner from a row whose learner the LMS doesn't know;
+    `hold` keeps such rows in the holding table until the learner exists. With
+    `assign_immediately` off, rows of learners the LMS knows are held too.
+    """
     names = [c for c in rows.columns if c != LINE]
     rows = rows.reset_index(drop=True)  # trim() assigns positional arrays
     rows = trim(canonical_columns(rows), [ALIASES.get(c, c) for c in names], names)
@@ -197,8 +207,12 @@ def prepare(rows: pd.DataFrame, importer: str, target_course: str | None,
     lms = fetch_snapshot(conn, rows)
     _join_courses(rows, lms)
     _join_learners(rows, lms)
+    unknown = rows["_learner_id"].isna().to_numpy()
+    rows["_creates_learner"] = unknown & (missing_learners == CREATE)
+    rows["_held"] = (unknown & (missing_learners == HOLD)) | (~unknown & (not assign_immediately))
     _join_credit_offers(rows, lms)
     _join_existing_records(rows, lms)
+    _describe_duplicates(rows)
     return rows
 
 
@@ -236,14 +250,57 @@ def _join_courses(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
 
 
 def _join_learners(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
-    rows["_learner_by_email"] = _lookup(rows["_email_key"], lms.learners_by_email.set_index("email_key"))[
-        "id"].astype("Int64")
-    rows["_learner_by_user_id"] = _lookup(rows["external_user_id"], lms.learners_by_user_id.set_index(
-        "external_user_id"))["id"].astype("Int64")
-    # external_user_id is matched first when present (DESIGN §3)
-    rows["_learner_id"] = rows["_learner_by_user_id"].fillna(rows["_learner_by_email"])
-    rows["_learner_key"] = rows["_learner_id"].astype("str").where(
-        rows["_learner_id"].notna(), "new:" + rows["_email_key"].fillna(""))
+    """Which LMS learner each row names, and how the file pairs user ids with emails.
+
+    A row names its learner by external_user_id (matched first) or external_email (any case).
+    A row that gives only one of them is matched through the other rows of the file that give
+    both, so the rows of one person resolve to one learner, new or known. The suites judge the
+    pairings (R02); this only lays them side by side.
+    """
+    uid, email = rows["external_user_id"], rows["_email_key"]
+    by_email = lms.learners_by_email.set_index("email_key")
+    by_uid = lms.learners_by_user_id.set_index("external_user_id")
+    email_match = _lookup(email, by_email)
+    uid_match = _lookup(uid, by_uid)
+    rows["_learner_by_email"] = email_match["id"].astype("Int64")
+    rows["_learner_by_user_id"] = uid_match["id"].astype("Int64")
+    # What the LMS pairs with the row's id or email (compared with the row's other key: R02)
+    rows["_lms_email_of_user_id"] = uid_match["email_key"].astype("str")
+    rows["_lms_user_id_of_email"] = email_match["external_user_id"].astype("str")
+
+    # The file's own pairings: each user id with the emails it comes with, and the reverse.
+    both = uid.notna() & email.notna()
+    pairs = pd.DataFrame({"uid": uid[both], "email": email[both]}).drop_duplicates()
+    email_of_uid = pairs.drop_duplicates("uid").set_index("uid")["email"]
+    uid_of_email = pairs.drop_duplicates("email").set_index("email")["uid"]
+    paired_email = email.fillna(pd.Series(_lookup(uid, email_of_uid.to_frame())["email"].to_numpy(),
+                                          index=rows.index, dtype="str"))
+    paired_uid = uid.fillna(pd.Series(_lookup(email, uid_of_email.to_frame())["uid"].to_numpy(),
+                                      index=rows.index, dtype="str"))
+    new_uid = uid.notna() & rows["_learner_by_user_id"].isna()
+    new_email = email.notna() & rows["_learner_by_email"].isna()
+    rows["_emails_of_new_user_id"] = _distinct_per_key(uid, email, new_uid)
+    rows["_user_ids_of_new_email"] = _distinct_per_key(email, uid, new_email)
+
+    learner = rows["_learner_by_user_id"].fillna(rows["_learner_by_email"])
+    learner = learner.fillna(_lookup(paired_uid, by_uid)["id"].astype("Int64"))
+    learner = learner.fillna(_lookup(paired_email, by_email)["id"].astype("Int64"))
+    rows["_learner_id"] = learner
+    # A learner still to be made is named by its user id if the file gives one, else its email.
+    rows["_new_user_id"] = paired_uid.where(learner.isna())
+    rows["_new_email"] = paired_email.where(learner.isna())
+    key = learner.astype("str").where(learner.notna())
+    key = key.fillna("uid:" + paired_uid).fillna("email:" + paired_email)
+    rows["_learner_key"] = key.fillna("line:" + rows[LINE].astype("str"))
+
+
+def _distinct_per_key(key: pd.Series, other: pd.Series, where: pd.Series) -> pd.Series:
+    """For rows where `where` holds: how many distinct `other` values the file gives with `key`."""
+    out = pd.Series(pd.NA, index=key.index, dtype="Int64")
+    if where.any():
+        subset = pd.DataFrame({"key": key[where], "other": other[where]})
+        out[where] = subset.groupby("key")["other"].transform("nunique").astype("Int64")
+    return out
 
 
 def _join_credit_offers(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
@@ -276,6 +333,7 @@ def _join_existing_records(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
     held = lms.enrollments
     held_at = pd.MultiIndex.from_arrays([held["learner_id"].astype("Int64"), held["course_id"].astype("Int64")])
     position = _positions(held_at, [rows["_learner_id"], rows["_course_id"]])
+    found_position = position
     found = position >= 0
     ids = pd.array(_take(held["id"].to_numpy(dtype="int64"), position, 0), dtype="Int64")
     ids[~found] = pd.NA
@@ -296,3 +354,85 @@ def _join_existing_records(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
     same_credit = rows["credit_type"].isna() | rows["_credit_sig"].eq(rows["_lms_credit_sig"])
     rows["_identical"] = (same_enrollment & same_credit).astype(bool)
     rows["_same_enrollment"] = same_enrollment.astype(bool)
+    _describe_lms_records(rows, lms, enrollment_position=found_position, credit_position=position)
+
+
+_ENROLLMENT_FIELDS = (  # (file column, the frame's typed column, the LMS column)
+    ("enrollment_start", "_enrollment_start", "enrollment_start"),
+    ("enrollment_end", "_enrollment_end", "enrollment_end"),
+    ("complete", "complete", "complete"),
+    ("date_completed", "_date_completed", "date_completed"),
+    ("attended", "attended", "attended"),
+    ("participant_category", "participant_category", "participant_category"),
+)
+
+
+def _shown(value: object, column: str) -> str:
+    """A typed value as a person reads it in a message (dates ISO, flags 0/1, blank for none)."""
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return "0" if column == "complete" else "blank"
+    if isinstance(value, bool | np.bool_):
+        return "1" if value else "0"
+    if isinstance(value, pd.Timestamp | datetime):
+        stamp = pd.Timestamp(value).tz_convert("UTC") if pd.Timestamp(value).tzinfo else pd.Timestamp(value)
+        return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.isoformat()
+    return str(value)
+
+
+def _normalised(value: object, column: str) -> str:
+    text = _shown(value, column)
+    return {"true": "1", "false": "0"}.get(text.lower(), text)
+
+
+def _describe_lms_records(rows: pd.DataFrame, lms: LmsSnapshot, *, enrollment_position: np.ndarray,
+                          credit_position: np.ndarray) -> None:
+    """For the few rows that conflict with the LMS (R13, R14): what the LMS holds, in words."""
+    rows["_lms_enrollment_text"] = pd.Series(pd.NA, index=rows.index, dtype="str")
+    rows["_lms_credit_text"] = pd.Series(pd.NA, index=rows.index, dtype="str")
+    differs = (enrollment_position >= 0) & ~rows["_same_enrollment"].to_numpy()
+    held = lms.enrollments
+    for i in np.flatnonzero(differs):
+        lms_row = held.iloc[enrollment_position[i]]
+        parts = []
+        for column, typed, lms_column in _ENROLLMENT_FIELDS:
+            ours, theirs = rows.at[i, typed], lms_row[lms_column]
+            if _normalised(ours, column) != _normalised(theirs, column):
+                parts.append(f"{column} {_shown(theirs, column)} (this row: {_shown(ours, column)})")
+        rows.at[i, "_lms_enrollment_text"] = "the LMS holds " + ("; ".join(parts) or "a different enrollment")
+    conflicts = rows["_same_enrollment"].to_numpy() & rows["credit_type"].notna().to_numpy() & \
+        (rows["_credit_sig"].to_numpy() != rows["_lms_credit_sig"].to_numpy())
+    records = lms.credit_records
+    for i in np.flatnonzero(conflicts):
+        kind = rows.at[i, "credit_type"]
+        if credit_position[i] < 0:
+            rows.at[i, "_lms_credit_text"] = f"the LMS holds no {kind} credit record on this enrollment"
+            continue
+        record = records.iloc[credit_position[i]]
+        expiry = record["credit_expiration"]
+        until = f", expiring {_shown(expiry, 'credit_expiration')}" if expiry is not None and not pd.isna(expiry) else ""
+        rows.at[i, "_lms_credit_text"] = f"the LMS holds {kind} {float(record['credits']):.2f}{until}"
+
+
+def _describe_duplicates(rows: pd.DataFrame) -> None:
+    """For rows that repeat a credit type (R09) or disagree on their enrollment (R10): the other
+    line, or the columns that disagree, so a message can point at them."""
+    keys = ["_learner_key", "_course_key", "credit_type"]
+    rows["_r09_other_line"] = pd.Series(pd.NA, index=rows.index, dtype="Int64")
+    repeated = rows.duplicated(keys, keep=False)
+    if repeated.any():
+        subset = rows.loc[repeated, [*keys, LINE]]
+        groups = subset.groupby(keys, dropna=False)[LINE]
+        first, second = groups.transform("min"), groups.transform(lambda lines: lines.nsmallest(2).iloc[-1])
+        rows.loc[repeated, "_r09_other_line"] = first.where(first != subset[LINE], second).astype("Int64")
+
+    rows["_r10_columns"] = pd.Series(pd.NA, index=rows.index, dtype="str")
+    disagreeing = rows["_enrollment_variants"].gt(1).to_numpy()
+    if disagreeing.any():
+        subset = rows.loc[disagreeing]
+        group = ["_learner_key", "_course_key"]
+        named = pd.Series("", index=subset.index, dtype="str")
+        for column, typed, _ in _ENROLLMENT_FIELDS:
+            values = subset[typed].map(lambda v, c=column: _normalised(v, c))
+            varies = values.groupby([subset[g] for g in group], dropna=False).transform("nunique").gt(1)
+            named = named.where(~varies, named + ", " + column)
+        rows.loc[disagreeing, "_r10_columns"] = named.str.lstrip(", ")

@@ -30,9 +30,10 @@ def mark_loaded(cur: Any, batch: str, created: dict[str, int]) -> None:
     """In the load's own transaction: the unique index on loaded sha256 makes a second load fail."""
     cur.execute(
         "UPDATE course_import.ledger SET status = 'loaded', created_learners = %s,"
-        " created_courses = %s, created_enrollments = %s, created_credit_records = %s"
-        " WHERE batch_id = %s",
-        (created["learners"], created["courses"], created["enrollments"], created["credit_records"], batch))
+        " created_courses = %s, created_enrollments = %s, created_credit_records = %s,"
+        " created_held_records = %s WHERE batch_id = %s",
+        (created["learners"], created["courses"], created["enrollments"], created["credit_records"],
+         created.get("held_records", 0), batch))
 
 
 def finish(conn: Connection, batch: str, *, status: str | None = None,

@@ -26,10 +26,10 @@ log = logging.getLogger(__name__)
 
 LOAD_DIR = settings.SQL_DIR / "load"
 STAGE_COLUMNS = (
-    "line", "email", "email_key", "external_user_id", "learner_id", "first_name", "last_name",
-    "course_key", "course_id", "title", "enrollment_start", "enrollment_end", "complete",
-    "date_completed", "attended", "participant_category", "credit_type_id", "credits",
-    "credit_expiration", "first_of_enrollment",
+    "line", "learner_key", "learner_id", "new_user_id", "new_email", "new_email_key", "external_user_id",
+    "email", "first_name", "last_name", "course_key", "course_id", "title", "enrollment_start",
+    "enrollment_end", "complete", "date_completed", "attended", "participant_category", "credit_type_id",
+    "credits", "credit_expiration", "held", "first_of_enrollment",
 )
 
 
@@ -39,10 +39,11 @@ class Created:
     courses: int = 0
     enrollments: int = 0
     credit_records: int = 0
+    held_records: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"learners": self.learners, "courses": self.courses,
-                "enrollments": self.enrollments, "credit_records": self.credit_records}
+        return {"learners": self.learners, "courses": self.courses, "enrollments": self.enrollments,
+                "credit_records": self.credit_records, "held_records": self.held_records}
 
 
 def _stage_name(batch: str) -> str:
@@ -65,10 +66,13 @@ def stage_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """The prepared rows as the staging table's columns, typed."""
     return pd.DataFrame({
         "line": rows[LINE],
-        "email": rows["external_email"],
-        "email_key": rows["_email_key"],
-        "external_user_id": rows["external_user_id"],
+        "learner_key": rows["_learner_key"],
         "learner_id": rows["_learner_id"],
+        "new_user_id": rows["_new_user_id"],
+        "new_email": rows["_new_email"],
+        "new_email_key": rows["_new_email"].str.lower(),
+        "external_user_id": rows["external_user_id"],
+        "email": rows["external_email"],
         "first_name": rows["first_name"],
         "last_name": rows["last_name"],
         "course_key": rows["_course_key"],
@@ -83,6 +87,7 @@ def stage_frame(rows: pd.DataFrame) -> pd.DataFrame:
         "credit_type_id": rows["_credit_type_id"],
         "credits": rows["credits"],
         "credit_expiration": rows["_credit_expiration"],
+        "held": rows["_held"].astype(bool),
         "first_of_enrollment": ~rows.duplicated(["_learner_key", "_course_key"]),
     }, columns=list(STAGE_COLUMNS))
 
@@ -122,7 +127,7 @@ def load_batch(conn: Connection, batch: str, importer: str, *,
     lock, nothing is loaded (ImportLocked). `after_load(cursor, created)` runs in the same
     transaction (the ledger marks the batch loaded there, so the same bytes load only once).
     """
-    params = {"batch": batch, "source": settings.SOURCE_BY_IMPORTER[importer]}
+    params = {"batch": batch, "source": settings.SOURCE_BY_IMPORTER[importer], "importer": importer}
     stage, resolved = stage_table(batch), _resolved_view(batch)
     started = time.perf_counter()
     with transaction(conn) as cur:
@@ -141,11 +146,12 @@ def load_batch(conn: Connection, batch: str, importer: str, *,
                     "it changed since validation and nothing was loaded — run the file again") from exc
             counts[path.stem] = cur.rowcount
             log.info("%s: %s → %d rows (%.2fs)", batch, path.stem, cur.rowcount, time.perf_counter() - step)
-        cur.execute(sql.SQL("SELECT count(*), count(*) FILTER (WHERE first_of_enrollment),"
-                            " count(credit_type_id) FROM {stage}").format(stage=stage))
+        cur.execute(sql.SQL("SELECT count(*), count(*) FILTER (WHERE first_of_enrollment AND NOT held),"
+                            " count(credit_type_id) FILTER (WHERE NOT held) FROM {stage}").format(stage=stage))
         staged, enrollments_expected, credits_expected = cur.fetchone()
         created = Created(learners=counts["20_learners"], courses=counts["10_course_shells"],
-                          enrollments=counts["40_enrollments"], credit_records=counts["50_credit_records"])
+                          enrollments=counts["40_enrollments"], credit_records=counts["50_credit_records"],
+                          held_records=counts["05_held_records"])
         if (created.enrollments, created.credit_records) != (enrollments_expected, credits_expected):
             raise StaleValidation(
                 f"expected {enrollments_expected} enrollments and {credits_expected} credit records, "

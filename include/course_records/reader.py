@@ -1,8 +1,13 @@
 """Bytes of a landing file → the header, the data rows, and the file-level findings.
 
-The reader catches what pandas would otherwise repair in silence (bytes that are not UTF-8, a
-wrong delimiter, unbalanced quotes) and keeps each row's line number in the file. Whether the
-header is acceptable is for the header suite (expectations/) to say, not for the reader.
+The reader catches what a CSV parser would otherwise repair in silence (bytes that are not
+UTF-8, a wrong delimiter, a quote left open or closed in the middle of a value, a row with more
+or fewer values than the header, a carriage return that splits a line) and keeps each row's line
+number in the file. Every file ends in rows or in an F-rule finding, never in an exception.
+Whether the header is acceptable is for the header suite (expectations/) to say, not for the reader.
+
+Line ends: LF or CRLF; a file with no LF at all may use CR alone (old "CSV (Macintosh)"
+exports); in a file with LF, a CR not followed by LF outside quotes is an error (F04).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +25,14 @@ from include.course_records.issues import ERROR, Issue, quoted
 
 LINE = "_line"  # the column that carries each row's line number in the file
 BOM = "\ufeff"
-_TOKENIZE_LINE = re.compile(r"line (\d+)")
+MAX_F04_LINES = 50  # a file with many short or long rows: the first ones are enough to fix it
+
+# Quoted values of any length: the csv module's default limit (128 KiB) would raise on a long one.
+csv.field_size_limit(sys.maxsize)
+
+# A well-formed quoted value: it starts a field and ends one ("" inside stands for one quote).
+_QUOTED_FIELD = re.compile(r'(?:^|(?<=[,\r\n]))"(?:[^"]|"")*"(?=[,\r\n]|\Z)', re.M)
+_BARE_CR = re.compile(r"\r(?!\n)")
 
 
 @dataclass
@@ -27,10 +40,24 @@ class ReadResult:
     header: list[str] = field(default_factory=list)
     rows: pd.DataFrame | None = None  # every value a string or NA, plus LINE
     issues: list[Issue] = field(default_factory=list)
+    data_lines: int = 0  # non-blank lines after the header, counted also when the rows can't be read
 
     @property
     def ok(self) -> bool:
         return not any(issue.is_error for issue in self.issues)
+
+
+def _f04(line: int, text: str) -> Issue:
+    return Issue(line, None, "F04", ERROR, f"line {line}: {text} (F04)")
+
+
+def count_data_lines(text: str | bytes) -> int:
+    """Lines after the header with anything but spaces on them (what a person counts as rows)."""
+    newline = "\n" if isinstance(text, str) else b"\n"
+    if newline not in text:
+        newline = "\r" if isinstance(text, str) else b"\r"
+    lines = text.split(newline)[1:]
+    return sum(1 for line in lines if line.strip())
 
 
 def read_course_records(data: bytes) -> ReadResult:
@@ -39,7 +66,8 @@ def read_course_records(data: bytes) -> ReadResult:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1 if b"\n" in data else data.count(b"\r", 0, exc.start) + 1
+        result.data_lines = count_data_lines(data)
         result.issues.append(
             Issue(line, None, "F01", ERROR,
                   f"line {line}: byte 0x{data[exc.start]:02x} is not valid UTF-8 — save the file "
@@ -48,9 +76,15 @@ def read_course_records(data: bytes) -> ReadResult:
         return result
     if text.startswith(BOM):
         text = text[1:]
-        data = data[len(BOM.encode()):]
+    if "\r" in text and "\n" not in text:
+        text = text.replace("\r", "\n")  # CR alone ends lines (old Mac exports)
+    result.data_lines = count_data_lines(text)
 
-    header = next(csv.reader(io.StringIO(text)), None)
+    first = _first_record(text)
+    if isinstance(first, Issue):
+        result.issues.append(first)
+        return result
+    header = first
     if not header or header == [""]:
         result.issues.append(Issue(1, None, "F05", ERROR,
                                    "line 1: the file is empty — it needs a header line and at "
@@ -59,81 +93,130 @@ def read_course_records(data: bytes) -> ReadResult:
     result.header = header
     if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
         delimiter = "semicolons" if ";" in header[0] else "tabs"
-        result.issues.append(
-            Issue(1, None, "F04", ERROR,
-                  f"line 1: the columns are separated by {delimiter}, not commas — export the "
-                  "sheet as comma-separated CSV (F04)")
-        )
+        result.issues.append(_f04(1, f"the columns are separated by {delimiter}, not commas — export the "
+                                     "sheet as comma-separated CSV"))
+        return result
+    problem = _quoting_problem(text)
+    if problem:
+        result.issues.append(problem)
         return result
     if len(set(header)) != len(header):
-        # pandas would rename duplicates in silence; the header suite reports them (F03).
+        # a parser would rename duplicates in silence; the header suite reports them (F03).
         return result
 
-    try:
-        rows = _parse(data, len(header))
-    except pd.errors.ParserError as exc:
-        result.issues.append(_parser_issue(text, str(exc)))
-        return result
-    except pd.errors.EmptyDataError:
-        result.issues.append(Issue(1, None, "F05", ERROR, "line 1: the file is empty (F05)"))
-        return result
-    if _has_unclosed_quote(text):
-        # The C parser accepts a quote left open at the end of the file.
-        result.issues.append(_unbalanced_quote_issue(text))
-        return result
-    rows = rows.iloc[1:].reset_index(drop=True)
-    rows.columns = header
-    rows[LINE] = _line_numbers(text, len(rows))
+    rows = _parse_fast(text, len(header))
+    if rows is None:
+        rows, issues = _parse_exact(text, len(header))
+        if issues:
+            result.issues.extend(issues)
+            return result
+    rows.columns = [*header, LINE]
     result.rows = rows
     return result
 
 
-def _parse(data: bytes, columns: int) -> pd.DataFrame:
-    """Every line as strings (blank → missing), the header line included as the first row.
+def _first_record(text: str) -> list[str] | Issue:
+    try:
+        return next(csv.reader(io.StringIO(text, newline=""), strict=True), [])
+    except csv.Error:
+        return _f04(1, "the header line cannot be read as comma CSV (a quote is misplaced) — "
+                       "retype the header as plain names separated by commas")
 
-    pyarrow's reader is fast (0.25 s for a million rows); on anything irregular it stops, and
-    pandas' C parser reads the file instead, whose errors name the record. Both are given the
-    header as an ordinary row, so a row with an extra value is an error rather than an index.
+
+def _quoting_problem(text: str) -> Issue | None:
+    """A quote left open, a quote in the middle of a value, or a CR that splits a line."""
+    if '"' not in text and "\r" not in text:
+        return None
+    if text.count('"') % 2 == 1:
+        return _unbalanced_quote_issue(text)
+    outside = _QUOTED_FIELD.sub("", text) if '"' in text else text
+    if '"' in outside:
+        line = _line_of_first_outside(text, '"')
+        return _f04(line, 'a quote (") sits inside a value instead of around it — put the whole '
+                          'value in quotes and double every quote inside it ("")')
+    if _BARE_CR.search(outside):
+        line = _line_of_first_outside(text, "\r")
+        return _f04(line, "a carriage return (CR) without a line feed splits this line — save the "
+                          "file again as CSV with Windows (CRLF) or Unix (LF) line ends, and look "
+                          "for a line break pasted into a value")
+    return None
+
+
+def _line_of_first_outside(text: str, char: str) -> int:
+    """The line of the first `char` outside well-formed quoted values (a bare CR for "\\r")."""
+    position = 0
+    for match in _QUOTED_FIELD.finditer(text):
+        stretch = text[position:match.start()]
+        found = _BARE_CR.search(stretch) if char == "\r" else re.search(re.escape(char), stretch)
+        if found:
+            return text.count("\n", 0, position + found.start()) + 1
+        position = match.end()
+    stretch = text[position:]
+    found = _BARE_CR.search(stretch) if char == "\r" else re.search(re.escape(char), stretch)
+    return text.count("\n", 0, position + (found.start() if found else 0)) + 1
+
+
+def _parse_fast(text: str, columns: int) -> pd.DataFrame | None:
+    """pyarrow's reader (0.25 s for a million rows), when the file is regular: every line one row.
+
+    It is given the header as an ordinary row, so that a row with a wrong number of values is an
+    error rather than an index. Anything irregular (blank lines, line breaks inside values, a row
+    of the wrong length) → None, and the exact reader decides.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
+            io.BytesIO(text.encode("utf-8")),
             read_options=pacsv.ReadOptions(autogenerate_column_names=True),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types={f"f{i}": pa.string() for i in range(columns)},
                                                  null_values=[""], strings_can_be_null=True),
         )
-        return table.combine_chunks().to_pandas()  # one chunk per column: row selection is much faster
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pd.read_csv(io.BytesIO(data), header=None, dtype=str, keep_default_na=False, na_values=[""],
-                           skip_blank_lines=True, engine="c")
+        return None
+    physical = text.rstrip("\r\n").count("\n") + 1
+    if table.num_rows != physical or table.num_columns != columns:
+        return None
+    rows = table.slice(1).combine_chunks().to_pandas()  # one chunk per column: row selection is faster
+    rows[LINE] = np.arange(2, len(rows) + 2, dtype=np.int64)
+    return rows
 
 
-def _line_numbers(text: str, n_rows: int) -> np.ndarray:
-    """The file line on which each parsed row starts (header = line 1)."""
-    physical = text.count("\n") + (0 if text.endswith("\n") else 1)
-    if physical - 1 == n_rows:  # no blank lines, no line breaks inside quoted values
-        return np.arange(2, n_rows + 2, dtype=np.int64)
-    return np.asarray(_record_lines(text)[1:n_rows + 1], dtype=np.int64)
-
-
-def _record_lines(text: str) -> list[int]:
-    """The line on which each record starts (the header is record 0), skipping blank lines as pandas does."""
-    starts = []
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _parse_exact(text: str, columns: int) -> tuple[pd.DataFrame | None, list[Issue]]:
+    """Python's csv module, record by record: each row's first line, blank lines skipped, and
+    every row with more or fewer values than the header named (F04)."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    values: list[list[str | None]] = []
+    lines: list[int] = []
+    issues: list[Issue] = []
     line = 1
-    for row in reader:
-        if row and not (len(row) == 1 and not row[0].strip(" \t")):
-            starts.append(line)
+    try:
+        next(reader)
         line = reader.line_num + 1
-    return starts
-
-
-def _has_unclosed_quote(text: str) -> bool:
-    return text.count('"') % 2 == 1
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip(" \t")):
+                line = reader.line_num + 1
+                continue  # a blank line (or one of spaces) is no record
+            if len(row) != columns:
+                if len(issues) < MAX_F04_LINES:
+                    shown = quoted(",".join(row), 60)
+                    issues.append(_f04(line, f"{shown} has {len(row)} values where the header has {columns} "
+                                             "columns — every line needs one value per column (leave a value "
+                                             "empty, don't drop it); quote values that contain commas"))
+            else:
+                values.append([value if value != "" else None for value in row])
+                lines.append(line)
+            line = reader.line_num + 1
+    except csv.Error:
+        issues.append(_f04(line, "this line cannot be read as comma CSV — check its quotes"))
+    if issues:
+        return None, issues
+    rows = pd.DataFrame(values, columns=[f"f{i}" for i in range(columns)], dtype="str") if values else \
+        pd.DataFrame({f"f{i}": pd.Series([], dtype="str") for i in range(columns)})
+    rows[LINE] = np.asarray(lines, dtype=np.int64)
+    return rows, []
 
 
 def _unbalanced_quote_issue(text: str) -> Issue:
@@ -143,23 +226,5 @@ def _unbalanced_quote_issue(text: str) -> Issue:
             inside = not inside
             if inside:
                 open_line = number
-    return Issue(open_line, None, "F04", ERROR,
-                 f"line {open_line}: a quote (\") opened here is never closed, so the rest of the "
-                 "file would be read as one value — close or remove the quote (F04)")
-
-
-def _parser_issue(text: str, message: str) -> Issue:
-    if "EOF" in message:
-        return _unbalanced_quote_issue(text)
-    match = _TOKENIZE_LINE.search(message)
-    record = int(match.group(1)) if match else 1  # pandas counts records, not lines
-    starts = _record_lines(text)
-    line = starts[record - 1] if 0 < record <= len(starts) else record
-    fields = re.search(r"Expected (\d+) fields.*saw (\d+)", message)
-    detail = (f"has {fields.group(2)} values where the header has {fields.group(1)} columns"
-              if fields else "cannot be read as comma CSV")
-    lines = text.split("\n")
-    snippet = lines[line - 1] if 0 < line <= len(lines) else ""
-    return Issue(line, None, "F04", ERROR,
-                 f"line {line}: {quoted(snippet, 60)} {detail} — quote values that contain "
-                 "commas and check the delimiter is a comma (F04)")
+    return _f04(open_line, 'a quote (") opened here is never closed, so the rest of the file would be read '
+                           "as one value — close or remove the quote")

@@ -1,4 +1,4 @@
-"""The reports a run leaves: summary.json (contract, DESIGN §7) and rejects.csv."""
+"""The reports a run leaves: summary.json (its shape is the contract) and rejects.csv."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from include.course_records.issues import ERROR
 from include.course_records.reader import LINE
 from include.course_records.validate import raw_values
 
-NO_CREATIONS = {"learners": 0, "courses": 0, "enrollments": 0, "credit_records": 0}
+NO_CREATIONS = {"learners": 0, "courses": 0, "enrollments": 0, "credit_records": 0, "held_records": 0}
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 

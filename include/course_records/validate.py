@@ -160,8 +160,17 @@ def issues_from(run: SuiteRun, frame: pd.DataFrame, key: str) -> list[Issue]:
         if failure.meta.get("level") == "file":
             rows = rows.head(1)
         issues.extend(_row_issues(failure, rows, key, frame.attrs.get(RAW_COLUMNS, [])))
-    issues.sort(key=lambda i: (i.line, i.rule, i.column or ""))
-    return issues
+    # One finding per cell and rule: a value can fail two expectations of one rule (a date neither
+    # shaped nor existing); the first, in suite order, says it best.
+    seen: set[tuple[int, str | None, str]] = set()
+    unique = []
+    for issue in issues:
+        cell = (issue.line, issue.column, issue.rule) if key != HEADER_KEY and issue.column else None
+        if cell is None or cell not in seen:
+            seen.add(cell)
+            unique.append(issue)
+    unique.sort(key=lambda i: (i.line, i.rule, i.column or ""))
+    return unique
 
 
 def _file_issue(failure: Failure) -> Issue:
@@ -212,7 +221,12 @@ def raw_values(row_text: str, raw_columns: list[str]) -> dict[str, str]:
     return dict(zip(raw_columns, row_text.split(SEPARATOR), strict=False))
 
 
+EARLIEST_DATE = pd.Timestamp("1900-01-01", tz="UTC")
+LATEST_DATE = pd.Timestamp("9999-12-31", tz="UTC")  # the LMS and its clients read dates up to year 9999
+
+
 def parameters(now: datetime) -> dict[str, Any]:
-    """The suites' run-time parameters: the clock, and the open PARS reporting year."""
+    """The suites' run-time parameters: the clock, the open PARS reporting year, plausible dates."""
     stamp = pd.Timestamp(now).tz_convert("UTC") if pd.Timestamp(now).tzinfo else pd.Timestamp(now, tz="UTC")
-    return {"now": stamp, "pars_year_start": pd.Timestamp(year=stamp.year, month=1, day=1, tz="UTC")}
+    return {"now": stamp, "pars_year_start": pd.Timestamp(year=stamp.year, month=1, day=1, tz="UTC"),
+            "earliest_date": EARLIEST_DATE, "latest_date": LATEST_DATE}

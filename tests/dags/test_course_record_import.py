@@ -39,7 +39,7 @@ def test_demo_file_loads_three_enrollments_two_learners_four_credit_records(dagb
                          ("ancc", "1.50", "course_import", "physician", True)]
     [summary] = summaries(landing)
     assert summary["status"] == "loaded"
-    assert summary["created"] == {"learners": 2, "courses": 0, "enrollments": 3, "credit_records": 4}
+    assert summary["created"] == {"learners": 2, "courses": 0, "enrollments": 3, "credit_records": 4, "held_records": 0}
     assert summary["rows"] == {"total": 4, "valid": 4, "rejected": 0, "skipped_identical": 0}
     assert not (landing / "course/CARD-101/card-101-2026.csv").exists()
     archived = list((landing / "archive").rglob("*-card-101-2026.csv"))
@@ -62,7 +62,7 @@ def test_global_demo_creates_one_shell_two_enrollments_one_learner(dagbag, conn,
     assert run.state == "success"
     [summary] = summaries(landing)
     assert summary["status"] == "loaded"
-    assert summary["created"] == {"learners": 1, "courses": 1, "enrollments": 2, "credit_records": 2}
+    assert summary["created"] == {"learners": 1, "courses": 1, "enrollments": 2, "credit_records": 2, "held_records": 0}
     assert {i["rule"] for i in summary["issues"]} == {"W01", "W02"}
     assert rows_of(conn, "SELECT external_course_id, title, is_imported_shell, certificate_enabled, import_source"
                          " FROM lms.course WHERE is_imported_shell") == [
@@ -102,7 +102,7 @@ def test_rows_identical_to_the_lms_are_skipped_and_counted(dagbag, conn, landing
     [summary] = summaries(landing)
     assert summary["status"] == "loaded"
     assert summary["rows"] == {"total": 2, "valid": 2, "rejected": 0, "skipped_identical": 1}
-    assert summary["created"] == {"learners": 0, "courses": 0, "enrollments": 1, "credit_records": 1}
+    assert summary["created"] == {"learners": 0, "courses": 0, "enrollments": 1, "credit_records": 1, "held_records": 0}
     assert count(conn, "lms.credit_record") == 2
 
 

@@ -200,17 +200,82 @@ def test_every_value_is_text_and_blank_is_missing():
     assert pd.isna(row["last_name"])
 
 
-def test_one_extra_value_on_every_row_is_f04_not_a_shifted_row():
+def test_one_extra_value_on_every_row_is_f04_on_every_line_not_a_shifted_row():
     result = read(HEADER + "ada@example.org,Ada,Lovelace,extra\nbo@example.org,Bo,Ek,extra\n")
 
-    assert findings(result) == [("F04", 2)]
+    assert findings(result) == [("F04", 2), ("F04", 3)]
 
 
 def test_a_trailing_comma_on_every_row_never_shifts_values():
     result = read(HEADER + "ada@example.org,Ada,Lovelace,\nbo@example.org,Bo,Ek,\n")
 
     if result.rows is None:  # refusing the file is fine
-        assert findings(result) == [("F04", 2)]
+        assert findings(result) == [("F04", 2), ("F04", 3)]
     else:  # and so is reading each value into its own column
         assert result.rows.drop(columns=LINE).to_dict("records")[0] == {
             "external_email": "ada@example.org", "first_name": "Ada", "last_name": "Lovelace"}
+
+
+def test_fewer_values_than_the_header_is_f04_not_padded_with_blanks():
+    result = read(HEADER + "ada@example.org,Ada,Lovelace\ngrace@example.org,Grace\nbo@example.org,Bo,Ek\n")
+
+    assert findings(result) == [("F04", 3)]
+    assert result.issues[0].message.startswith('line 3: "grace@example.org,Grace" has 2 values where the header has 3')
+    assert result.rows is None
+    assert result.data_lines == 3
+
+
+def test_a_file_with_cr_alone_as_line_end_is_read_line_by_line():
+    """Old "CSV (Macintosh)" exports end lines with CR only."""
+    result = read((HEADER + "ada@example.org,Ada,Lovelace\n\ngrace@example.org,Grace,Hopper\n").replace("\n", "\r"))
+
+    assert result.issues == []
+    assert lines_by_email(result) == {"ada@example.org": 2, "grace@example.org": 4}
+    assert result.rows["last_name"].tolist() == ["Lovelace", "Hopper"]
+
+
+@pytest.mark.parametrize("text", [
+    HEADER + "ada@example.org,Ada\rLovelace,Byron\ngrace@example.org,Grace,Hopper\n",  # inside a value
+    HEADER.replace("\n", "\r") + "ada@example.org,Ada,Lovelace\ngrace@example.org,Grace,Hopper\n",  # after the header
+])
+def test_a_bare_cr_outside_quotes_in_a_file_with_lf_is_f04_at_its_line(text):
+    result = read(text)
+
+    expected_line = 1 if text.startswith(HEADER.replace("\n", "\r")) else 2
+    assert findings(result) == [("F04", expected_line)]
+    assert "carriage return" in result.issues[0].message
+    assert result.rows is None
+
+
+def test_a_cr_inside_quotes_is_a_value_not_a_line_end():
+    result = read(HEADER + 'ada@example.org,"Ada\rAugusta",Lovelace\ngrace@example.org,Grace,Hopper\n')
+
+    assert result.issues == []
+    assert lines_by_email(result) == {"ada@example.org": 2, "grace@example.org": 3}
+    assert result.rows["first_name"].tolist() == ["Ada\rAugusta", "Grace"]  # R01 reports the CR
+
+
+@pytest.mark.parametrize("row", ['ada@example.org,"Ada"x,Lovelace', 'ada@example.org, "Ada",Lovelace',
+                                 'ada@example.org,Ad"a",Lovelace'])
+def test_a_quote_in_the_middle_of_a_value_is_f04(row):
+    result = read(HEADER + row + "\ngrace@example.org,Grace,Hopper\n")
+
+    assert findings(result) == [("F04", 2)]
+    assert "inside a value" in result.issues[0].message
+
+
+def test_a_quoted_value_longer_than_the_csv_modules_limit_is_read():
+    long_name = "x" * 200_000
+    result = read(HEADER + f'ada@example.org,"{long_name}",Lovelace\n\ngrace@example.org,Grace,Hopper\n')
+
+    assert result.issues == []
+    assert result.rows["first_name"].str.len().tolist() == [200_000, 5]
+
+
+def test_data_lines_are_counted_when_the_bytes_are_not_utf8():
+    data = (HEADER + "ada@example.org,Ada,Lovelace\n\nb@example.org,Zo\xeb,Ek\n").encode("latin-1")
+
+    result = read_course_records(data)
+
+    assert findings(result) == [("F01", 4)]
+    assert result.data_lines == 2

@@ -171,8 +171,8 @@ def test_a_blank_required_value_is_named_without_a_quoted_value(conn):
 
     [issue] = check(text, conn).issues
 
-    assert issue.message == ("line 2, first_name is blank for a learner not yet in the LMS — give the learner's "
-                             "first name (R12)")
+    assert issue.message == ("line 2, first_name is blank for a learner not yet in the LMS, who would be created "
+                             "from this row — give the learner's first name (R12)")
 
 
 def test_header_messages_quote_the_header_and_name_its_position(conn):
@@ -184,8 +184,8 @@ def test_header_messages_quote_the_header_and_name_its_position(conn):
          "character (tab, non-breaking space, zero-width, control, U+FFFD or a BOM) — retype the header name "
          "exactly as documented, lower case, no spaces (F02)"),
         (1, "nickname", "F03",
-         'line 1, header "nickname" (column 4): is not a known column — rename or remove the column; known columns '
-         "are listed in the README (F03)"),
+         'line 1, header "nickname" (column 4): is not a known column — rename or remove the column; the known '
+         "columns are listed in docs/file-format.md (F03)"),
     ]
 
 
@@ -193,17 +193,18 @@ def test_a_missing_required_column_is_named(conn):
     [issue] = check("first_name,last_name\nAda,Lovelace\n", conn).issues
 
     assert (issue.line, issue.rule) == (1, "F03")
-    assert issue.message == ("line 1: a required column is missing: external_email — add the missing column to "
-                             "the header (F03)")
+    assert issue.message == ("line 1: the file has neither an external_user_id nor an external_email column — add "
+                             "the column that names the learner: external_email, external_user_id or both (F03)")
 
 
 def test_global_importer_names_both_missing_required_columns(conn):
     result = check("first_name\nAda\n", conn, path="global/test.csv")
 
     assert {i.message for i in result.issues} >= {
-        "line 1: a required column is missing: external_email — add the missing column to the header (F03)",
-        "line 1: a required column is missing: external_course_id, external_email — the global importer needs "
-        "external_course_id and external_email columns (F03)",
+        "line 1: the file has neither an external_user_id nor an external_email column — add the column that names "
+        "the learner: external_email, external_user_id or both (F03)",
+        "line 1: a required column is missing: external_course_id — add the external_course_id column: the global "
+        "importer needs the course of every row (F03)",
     }
 
 

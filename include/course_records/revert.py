@@ -1,7 +1,8 @@
 """Revert one loaded batch: delete what it created, where nothing outside the batch uses it.
 
 Every row a load writes carries its batch (`import_batch`), so a batch can be undone as a whole:
-its credit records, its enrollments, the learners and the course shells it created. Whatever
+its credit records, its enrollments, the learners and the course shells it created, and the
+records it holds for learners without an account that are still waiting. Whatever
 something else still uses stays, and the revert says what and why (a learner the batch created
 whom a later batch enrolled; a shell made into a real course). Learners, courses and records
 that the batch did not create are never touched.
@@ -40,6 +41,7 @@ STEPS_DIR = settings.SQL_DIR / "revert"
 LOADED, REVERTED = "loaded", "reverted"
 # How a kind reads in messages: (one, many). A kind not named here reads as its file name.
 NOUNS = {
+    "held_records": ("held record", "held records"),
     "credit_records": ("credit record", "credit records"),
     "enrollments": ("enrollment", "enrollments"),
     "learners": ("learner", "learners"),
@@ -190,7 +192,8 @@ def _record(cur: Any, result: Revert) -> None:
 
 
 def _amounts(counts: dict[str, int]) -> str:
-    parts = [f"{n} {_noun(kind, n)}" for kind, n in counts.items()]
+    """'4 credit records, 3 enrollments and 2 learners': the kinds with any, in step order."""
+    parts = [f"{n} {_noun(kind, n)}" for kind, n in counts.items() if n]
     return ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else "".join(parts) or "nothing"
 
 
@@ -201,22 +204,22 @@ def describe(result: Revert) -> list[str]:
     """
     what = f"batch {result.batch} ({result.file_path}, {result.importer} importer" \
            f"{f' into {result.course}' if result.course else ''}, imported {result.imported_at:%Y-%m-%d %H:%M} UTC)"
-    kept = {k: n for k, n in result.counts(deleted=False).items() if n}
+    kept = result.counts(deleted=False)
+    stays = f"{_amounts(kept)}, still used outside the batch:" if any(kept.values()) else None
     if result.dry_run:
-        lines = [f"dry run — nothing was changed. Reverting {what} would delete "
-                 f"{_amounts(result.counts(deleted=True))}"
-                 + (f" and keep {_amounts(kept)}, still used outside the batch:" if kept else "; nothing would stay.")]
-        if result.locked_by:
-            lines.append(f"note: {lock.describe(result.locked_by)} — the revert itself is refused until it is unlocked")
+        lines = [f"dry run — nothing was changed. Reverting {what} would delete {_amounts(result.counts(deleted=True))}"
+                 + (f"; it would keep {stays}" if stays else "; nothing would stay.")]
         shown = result.items
     else:
         lines = [f"reverted {what}: deleted {_amounts(result.counts(deleted=True))}"
-                 + (f"; kept {_amounts(kept)}, still used outside the batch:" if kept else "; nothing stayed.")]
+                 + (f"; kept {stays}" if stays else "; nothing stayed.")]
         shown = result.kept
     for item in shown:
         action = ("delete" if item.deleted else "keep  ") if result.dry_run else "kept"
         lines.append(f"  {action} {_noun(item.kind)} {item.label}"
                      + (f" — {item.kept_because}" if item.kept_because else ""))
+    if result.dry_run and result.locked_by:
+        lines.append(f"note: {lock.describe(result.locked_by)} — the revert itself is refused until it is unlocked")
     if not result.dry_run:
         lines.append(f"recorded in the ledger: reverted by {result.actor}: {result.reason}")
         lines.append("the batch's file may be loaded again: drop the corrected file (or the same one) into landing")

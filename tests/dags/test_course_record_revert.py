@@ -68,14 +68,14 @@ def test_a_batch_with_wrong_credits_is_reverted_and_the_corrected_file_loads(dag
     assert rows_of(conn, "SELECT status, reverted_by, revert_reason, revert_counts->'deleted'"
                          " FROM course_import.ledger WHERE batch_id = %s", (batch,)) == [
         ("reverted", "dag_test", "wrong credit amounts",
-         {"credit_records": 4, "enrollments": 3, "learners": 2, "courses": 0})]
+         {"held_records": 0, "credit_records": 4, "enrollments": 3, "learners": 2, "courses": 0})]
 
     drop(landing, "course/CARD-101/may-corrected.csv", DEMO)
     assert run_import(dagbag, "course/CARD-101/may-corrected.csv").state == "success"
 
     corrected = batch_of(conn, "course/CARD-101/may-corrected.csv")
     assert summary(landing, "may-corrected.csv")["created"] == {"learners": 2, "courses": 0, "enrollments": 3,
-                                                                "credit_records": 4}
+                                                                "credit_records": 4, "held_records": 0}
     assert ("katherine@example.org", "CARD-101", "ancc", "1.50", corrected) in imported_rows(conn)
     assert len(imported_rows(conn)) == 4
 
@@ -119,7 +119,8 @@ def test_a_revert_is_refused_while_the_importer_is_locked_and_goes_through_after
     shown = capfd.readouterr().out
     assert f"dry run — nothing was changed. Reverting batch {batch} (course/CARD-101/may.csv" in shown
     assert "the revert itself is refused until it is unlocked" in shown
-    assert revert_result(dry)["deleted"] == {"credit_records": 4, "enrollments": 3, "learners": 2, "courses": 0}
+    assert revert_result(dry)["deleted"] == {"held_records": 0, "credit_records": 4, "enrollments": 3,
+                                           "learners": 2, "courses": 0}
 
     dagbag.get_dag("course_record_unlock").test(run_conf={"reason": "file checked", "confirm": True})
     assert run_revert(dagbag, batch).state == "success"

@@ -67,13 +67,13 @@ def test_a_course_level_batch_is_undone_exactly_and_pars_no_longer_counts_it(con
 
     assert lms_state(conn) == before
     assert pars_counts(conn, "CARD-101") == (1, 0, 0)
-    assert done.counts(deleted=True) == {"credit_records": 4, "enrollments": 3, "learners": 2, "courses": 0}
+    assert done.counts(deleted=True) == {"held_records": 0, "credit_records": 4, "enrollments": 3, "learners": 2, "courses": 0}
     assert done.kept == []
     assert ledger(conn, batch) == {
         "status": "reverted", "reverted_by": "dana (command line)", "reason": "wrong course folder",
         "reverted_at_set": True, "kept": [],
-        "counts": {"deleted": {"credit_records": 4, "enrollments": 3, "learners": 2, "courses": 0},
-                   "kept": {"credit_records": 0, "enrollments": 0, "learners": 0, "courses": 0}}}
+        "counts": {"deleted": {"held_records": 0, "credit_records": 4, "enrollments": 3, "learners": 2, "courses": 0},
+                   "kept": {"held_records": 0, "credit_records": 0, "enrollments": 0, "learners": 0, "courses": 0}}}
     assert list((landing / "archive").rglob("*-card-101-2026.csv")), "the archived file is never deleted"
 
 
@@ -86,7 +86,7 @@ def test_a_global_batch_takes_its_shell_and_new_learner_but_never_what_it_did_no
 
     assert lms_state(conn) == before  # Alan, CARD-101 and the demo's records untouched
     assert pars_counts(conn, "CARD-101") == (1, 0, 0)
-    assert done.counts(deleted=True) == {"credit_records": 2, "enrollments": 2, "learners": 1, "courses": 1}
+    assert done.counts(deleted=True) == {"held_records": 0, "credit_records": 2, "enrollments": 2, "learners": 1, "courses": 1}
     assert [(i.kind, i.label) for i in done.items if i.kind in ("learners", "courses")] == [
         ("learners", "barbara@example.org"), ("courses", 'LEGACY-2019-ECG "ECG Interpretation (2019 archive)"')]
 
@@ -105,12 +105,12 @@ def test_a_learner_and_a_shell_a_later_batch_used_stay_and_the_revert_says_why(c
     kept = {(i.kind, i.label): i.kept_because for i in done.kept}
     assert kept == {("learners", "nova@example.org"): f"enrolled in NEURO-201 by batch {later}",
                     ("courses", 'LEG-1 "Old course"'): f"1 enrollment(s) by batch {later}"}
-    assert done.counts(deleted=True) == {"credit_records": 1, "enrollments": 2, "learners": 0, "courses": 1}
+    assert done.counts(deleted=True) == {"held_records": 0, "credit_records": 1, "enrollments": 2, "learners": 0, "courses": 1}
     assert rows_of(conn, "SELECT external_course_id FROM lms.course WHERE import_batch = %s", (first,)) == [("LEG-1",)]
     assert rows_of(conn, "SELECT count(*) FROM lms.enrollment WHERE import_batch = %s", (first,)) == [(0,)]
     assert rows_of(conn, "SELECT * FROM lms.enrollment WHERE import_batch = %s ORDER BY id", (later,)) == later_rows
     record = ledger(conn, first)
-    assert record["counts"]["kept"] == {"credit_records": 0, "enrollments": 0, "learners": 1, "courses": 1}
+    assert record["counts"]["kept"] == {"held_records": 0, "credit_records": 0, "enrollments": 0, "learners": 1, "courses": 1}
     assert sorted((k["kind"], k["kept_because"]) for k in record["kept"]) == [
         ("courses", f"1 enrollment(s) by batch {later}"), ("learners", f"enrolled in NEURO-201 by batch {later}")]
 
@@ -142,11 +142,43 @@ def test_what_was_changed_by_hand_keeps_the_rows_it_uses(conn, landing, no_lock)
         ("courses", 'LEG-B "Course given credit"'): "1 enrollment(s) by this batch (they stay)",
         ("courses", 'LEG-C "Course made real"'): "it is a real course now, no longer an imported shell",
     }
-    assert done.counts(deleted=True) == {"credit_records": 2, "enrollments": 2, "learners": 1, "courses": 0}
+    assert done.counts(deleted=True) == {"held_records": 0, "credit_records": 2, "enrollments": 2, "learners": 1, "courses": 0}
     assert rows_of(conn, "SELECT count(*) FROM lms.credit_record WHERE import_batch = %s", (batch,)) == [(0,)]
     assert rows_of(conn, "SELECT t.machine_name FROM lms.credit_record r JOIN lms.credit_type t ON t.id = r.credit_type_id"
                          " JOIN lms.enrollment e ON e.id = r.enrollment_id JOIN lms.learner l ON l.id = e.learner_id"
                          " WHERE l.email = 'bo@example.org'") == [("participation",)]
+
+
+def test_records_still_held_for_learners_without_an_account_go_and_assigned_ones_stay(conn, landing, no_lock):
+    batch = load(landing, "course/CARD-101/card-101-2026.csv", DEMO)
+    with conn.cursor() as cur:  # what a hold-mode load of the batch leaves in the holding table
+        cur.execute("""INSERT INTO course_import.held_record (import_batch, line, importer, course_key, external_user_id,
+                                                              email, email_key, complete, status, assigned_batch)
+                       VALUES (%(b)s, 10, 'course', 'CARD-101', NULL, 'Wait@Example.org', 'wait@example.org', false, 'held', NULL),
+                              (%(b)s, 7, 'course', 'CARD-101', 'U7001', NULL, NULL, false, 'held', NULL),
+                              (%(b)s, 8, 'course', 'CARD-101', 'U8001', NULL, NULL, false, 'assigned', 'B-LATER'),
+                              ('OTHER', 7, 'course', 'CARD-101', 'U7001', NULL, NULL, false, 'held', NULL)""",
+                    {"b": batch})
+    conn.commit()
+
+    done = revert_now(conn, batch)
+
+    assert [(i.label, i.kept_because) for i in done.items if i.kind == "held_records"] == [
+        ("line 7: U7001 in CARD-101", None),
+        ("line 8: U8001 in CARD-101", "already assigned by batch B-LATER: revert that batch to undo it"),
+        ("line 10: Wait@Example.org in CARD-101", None)]
+    assert rows_of(conn, "SELECT import_batch, line, status FROM course_import.held_record ORDER BY 1, 2") == [
+        (batch, 8, "assigned"), ("OTHER", 7, "held")]
+    assert ledger(conn, batch)["counts"]["deleted"]["held_records"] == 2
+
+
+def test_a_learner_known_only_by_their_sso_id_is_listed_by_it(conn, landing, no_lock):
+    batch = load(landing, "course/CARD-101/ids.csv", "external_user_id,first_name,last_name,enrollment_start,complete\n"
+                                                     "U9001,Nova,Star,2026-06-01,0\n")
+
+    dry = revert_now(conn, batch, dry_run=True)
+
+    assert revert.describe(dry)[1:] == ["  delete enrollment U9001 in CARD-101", "  delete learner U9001"]
 
 
 def test_a_dry_run_lists_exactly_what_the_revert_then_does_and_changes_nothing(conn, landing, no_lock):
@@ -162,7 +194,8 @@ def test_a_dry_run_lists_exactly_what_the_revert_then_does_and_changes_nothing(c
     lines = revert.describe(dry)
     assert lines[0].startswith(f"dry run — nothing was changed. Reverting batch {batch} (global/legacy-history.csv, "
                                "global importer")
-    assert "would delete 2 credit records, 2 enrollments, 0 learners and 1 course shell and keep 1 learner" in lines[0]
+    assert lines[0].endswith("would delete 2 credit records, 2 enrollments and 1 course shell; it would keep 1 learner, "
+                             "still used outside the batch:")
     assert lines[1:] == [
         "  delete credit record alan@example.org in CARD-101: ama_pra_1 2.00",
         "  delete credit record barbara@example.org in LEGACY-2019-ECG: ama_pra_1 1.00",
@@ -190,7 +223,7 @@ def test_refused_while_locked_or_not_loaded_and_nothing_changes(conn, landing, n
     assert ledger(conn, batch)["status"] == "loaded"
 
     looked = revert.revert_batch(conn, batch, actor="ops", reason="look", dry_run=True, lock_holder=lambda: held)
-    assert "the revert itself is refused until it is unlocked" in revert.describe(looked)[1]
+    assert "the revert itself is refused until it is unlocked" in revert.describe(looked)[-1]
     assert lms_state(conn) == loaded
 
     with pytest.raises(UsageError, match="a reason is required"):
@@ -260,7 +293,7 @@ def test_cli_dry_run_then_revert_then_refusal(conn, landing, no_lock):
     done = run_cli("revert-batch", batch, "--reason", "wrong folder")
     assert done.returncode == 0, done.stderr
     assert f"reverted batch {batch}" in done.stdout
-    assert "deleted 4 credit records, 3 enrollments, 2 learners and 0 course shells; nothing stayed." in done.stdout
+    assert "deleted 4 credit records, 3 enrollments and 2 learners; nothing stayed." in done.stdout
     record = ledger(conn, batch)
     assert (record["status"], record["reason"]) == ("reverted", "wrong folder")
     assert record["reverted_by"].endswith("(command line)")
@@ -333,5 +366,5 @@ def test_a_revert_killed_mid_transaction_leaves_the_batch_whole(conn, landing, n
     assert lms_state(conn) == loaded
     assert ledger(conn, batch)["status"] == "loaded"
 
-    assert revert_now(conn, batch).counts(deleted=True) == {"credit_records": 2, "enrollments": 2, "learners": 1,
-                                                            "courses": 1}
+    assert revert_now(conn, batch).counts(deleted=True) == {"held_records": 0, "credit_records": 2, "enrollments": 2,
+                                                            "learners": 1, "courses": 1}

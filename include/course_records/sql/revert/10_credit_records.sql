@@ -1,12 +1,11 @@
 -- The batch's credit records. Nothing in the LMS refers to a credit record, so all of them go.
--- Each step returns what the batch created of one kind: id, label, and why it stays (NULL: deleted).
 WITH gone AS (
     DELETE FROM lms.credit_record r
     WHERE r.import_batch = %(batch)s
     RETURNING r.id, r.enrollment_id, r.credit_type_id, r.credits
 )
 SELECT g.id,
-       l.email || ' in ' || c.external_course_id || ': ' || t.machine_name || ' ' || g.credits AS label,
+       coalesce(l.email, l.external_user_id) || ' in ' || c.external_course_id || ': ' || t.machine_name || ' ' || g.credits AS label,
        NULL AS kept_because
 FROM gone g
 JOIN lms.enrollment e ON e.id = g.enrollment_id

@@ -3,7 +3,7 @@
 -- credit records are already gone (step 10).
 WITH batch_enrollment AS (
     SELECT e.id,
-           l.email || ' in ' || c.external_course_id AS label,
+           coalesce(l.email, l.external_user_id) || ' in ' || c.external_course_id AS label,
            (SELECT 'it holds credit records from outside this batch: '
                    || string_agg(t.machine_name || coalesce(' (batch ' || r.import_batch || ')', ' (outside the importer)'),
                                  ', ' ORDER BY t.machine_name)

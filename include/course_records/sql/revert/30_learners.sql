@@ -2,7 +2,7 @@
 -- later batch, outside the importer, or one of this batch's that stays (step 20).
 WITH batch_learner AS (
     SELECT l.id,
-           l.email || coalesce(' (' || l.external_user_id || ')', '') AS label,
+           coalesce(l.email || coalesce(' (' || l.external_user_id || ')', ''), l.external_user_id) AS label,
            (SELECT 'enrolled in '
                    || string_agg(c.external_course_id || CASE
                                      WHEN e.import_batch = %(batch)s THEN ' by this batch (that enrollment stays)'

@@ -2,7 +2,8 @@
 ### Revert one loaded batch
 
 Manual only. Undoes one import as a whole: deletes the batch's credit records and enrollments,
-and the learners and course shells it created, except what something outside the batch still
+the learners and course shells it created, and the records it still holds for learners without
+an account, except what something outside the batch still
 uses (a learner a later batch enrolled, a shell made into a real course): those stay, and the
 run's log says which and why. Nothing the batch did not create is ever touched, and landing
 files (the archived original, reports) are never deleted.

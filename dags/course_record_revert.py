@@ -3,14 +3,14 @@
 
 Manual only. Undoes one import as a whole: deletes the batch's credit records and enrollments,
 the learners and course shells it created, and the records it still holds for learners without
-an account, except what something outside the batch still
-uses (a learner a later batch enrolled, a shell made into a real course): those stay, and the
-run's log says which and why. Nothing the batch did not create is ever touched, and landing
-files (the archived original, reports) are never deleted.
+an account — except what something outside the batch still uses (a learner a later batch
+enrolled, a shell made into a real course): those stay, and the run's log says which and why.
+Nothing the batch did not create is ever touched, and landing files (the archived original,
+reports) are never deleted.
 
 Params: **batch** (the batch id: it names the run's report folder `reports/<batch>/` and begins
-the archived file's name), **reason** (recorded in the ledger), **dry_run** (list every row that would go or stay,
-change nothing) and **confirm** (must be ticked).
+the archived file's name), **reason** (recorded in the ledger), **dry_run** (list every row that
+would go or stay, change nothing) and **confirm** (must be ticked).
 
 Runs in the `course_record_import` pool and under the loaders' advisory lock, in one
 transaction; refused while the importer is locked or when the batch is not `loaded`. The

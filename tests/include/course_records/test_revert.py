@@ -273,11 +273,10 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=180, check=False)
 
 
-def set_lock(reason: str) -> None:
-    from airflow.models.variable import Variable
-
-    Variable.set("course_record_import_lock", json.dumps({"file": None, "run_id": None, "reason": reason,
-                                                          "time": "2026-11-29T08:00:00+00:00"}))
+def airflow_cli(*args: str) -> None:
+    """`airflow …` as an admin types it: the Variable goes into Airflow's metadata database, whatever
+    this test process did before (after a dag.test(), Airflow's models route Variables elsewhere)."""
+    subprocess.run([str(REPO / ".venv/bin/airflow"), *args], cwd=REPO, check=True, capture_output=True, timeout=180)
 
 
 def test_cli_dry_run_then_revert_then_refusal(conn, landing, no_lock):
@@ -307,9 +306,12 @@ def test_cli_dry_run_then_revert_then_refusal(conn, landing, no_lock):
 def test_cli_refuses_while_the_importer_is_locked_in_airflow(conn, landing, no_lock):
     batch = load(landing, "course/CARD-101/card-101-2026.csv", DEMO)
     loaded = lms_state(conn)
-    set_lock("checking a suspicious file")
-
-    done = run_cli("revert-batch", batch, "--reason", "wrong folder")
+    airflow_cli("variables", "set", "course_record_import_lock",
+                json.dumps({"reason": "checking a suspicious file", "time": "2026-11-29T08:00:00+00:00"}))
+    try:
+        done = run_cli("revert-batch", batch, "--reason", "wrong folder")
+    finally:
+        airflow_cli("variables", "delete", "course_record_import_lock")
 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "refused: the importer is locked since 2026-11-29T08:00:00+00:00 by an admin: checking a suspicious file" \

@@ -1,11 +1,14 @@
 # The two commands of the README. Both set up everything they need on a fresh machine.
-.PHONY: demo test lint bench lock
+.PHONY: demo test lint bench lock fuzz
 
 demo:  ## set up, load the demo catalogue, run the import DAG on the demo files
 	bash scripts/demo.sh
 
 test:  ## the whole test suite (real PostgreSQL: a throwaway database per session)
 	bash scripts/test.sh
+
+fuzz:  ## the generated-file suite's long run: FUZZ_EXAMPLES (20000) over FUZZ_WORKERS processes; prints the count
+	bash scripts/fuzz.sh
 
 lint:
 	bash scripts/setup.sh && .venv/bin/ruff check .

@@ -10,7 +10,10 @@ precaution (Great Expectations suites in `expectations/`).
 
 Params: `file` (a path under the landing root, e.g. `course/CARD-101/may.csv`), `importer` and
 `course` (inferred from the path; may repeat it, never contradict it), `dry_run` (validate and
-report only), `load_valid_rows` (load the valid enrollments, reject the rest).
+report only), `load_valid_rows` (load the valid enrollments, reject the rest), `missing_learners`
+(`create` or `hold` the records of learners not in the LMS; default: the Variable
+`course_record_missing_learners`, else `create`), `assign_immediately` (off: hold every record
+until the next `course_record_assign_held` run).
 
 Loads run one at a time in the `course_record_import` pool. A load that fails or overruns sets
 the import lock (Variable `course_record_import_lock`); clear it with `course_record_unlock`.
@@ -56,6 +59,14 @@ def _on_load_failure(context) -> None:
         "dry_run": Param(False, type="boolean", title="Dry run", description="Validate and report only"),
         "load_valid_rows": Param(False, type="boolean", title="Load valid rows",
                                  description="Load the valid enrollments and reject the rest (default: all or nothing)"),
+        "missing_learners": Param(None, type=["null", "string"], enum=[None, *settings.MISSING_LEARNERS_MODES],
+                                  title="Learners not in the LMS",
+                                  description="create: make the learner from the row; hold: keep the records until the "
+                                              "learner exists. Empty: the Variable course_record_missing_learners "
+                                              "(default create)"),
+        "assign_immediately": Param(True, type="boolean", title="Assign immediately",
+                                    description="Off: records of learners already in the LMS are held too, until the "
+                                                "next course_record_assign_held run"),
     },
     render_template_as_native_obj=True,
 )
@@ -68,7 +79,9 @@ def course_record_import():
 
         context = get_current_context()
         landing_url = Variable.get(settings.LANDING_VARIABLE, default=None)
-        return pipeline.user_errors(pipeline.resolve_request)(context["params"], context["run_id"], landing_url)
+        missing_learners = Variable.get(settings.MISSING_LEARNERS_VARIABLE, default=None)
+        return pipeline.user_errors(pipeline.resolve_request)(context["params"], context["run_id"], landing_url,
+                                                              missing_learners)
 
     @task.short_circuit
     def check_lock(ticket: dict) -> bool:

@@ -32,9 +32,14 @@ TEST_DB = f"course_records_test_{uuid.uuid4().hex[:8]}"
 os.environ["AIRFLOW_CONN_LMS_DB"] = SERVER.rsplit("/", 1)[0] + "/" + TEST_DB
 sys.path.insert(0, str(REPO))
 
+# Every param of the import DAG, as the form leaves them: dag.test() lets one run's conf leak into the
+# next run's params, so tests give them all.
+IMPORT_DEFAULTS = {"importer": None, "course": None, "dry_run": False, "load_valid_rows": False,
+                   "missing_learners": None, "assign_immediately": True}
+
 LMS_TABLES = ("lms.credit_record", "lms.enrollment", "lms.course_credit_type", "lms.course_object",
               "lms.course", "lms.learner", "lms.credit_type", "course_import.ledger",
-              "course_import.lock_event", "course_import.landing_file")
+              "course_import.lock_event", "course_import.landing_file", "course_import.held_record")
 
 
 def _admin():

@@ -1,4 +1,4 @@
-"""Command line: set-up, preflight checks and reports (DESIGN §7). Loads happen only in the DAG.
+"""Command line: set-up, preflight checks and reports. Loads happen only in the DAG.
 
     python -m include.course_records init-db [--demo]
     python -m include.course_records validate FILE [--importer course|global] [--course ID] [--report-dir DIR]
@@ -44,9 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--report-dir", type=Path, help="write summary.json, rejects.csv and Data Docs here")
     check.add_argument("--load-valid-rows", action="store_true",
                        help="judge the file as a load_valid_rows run would (bad enrollments rejected, the rest accepted)")
-    pars = verbs.add_parser("pars-report", help="write the ACCME PARS activity batch file for a year")
+    check.add_argument("--missing-learners", choices=("create", "hold"),
+                       help="what becomes of rows whose learner is not in the LMS (default: "
+                            "AIRFLOW_VAR_COURSE_RECORD_MISSING_LEARNERS, else create)")
+    check.add_argument("--assign-later", action="store_true",
+                       help="judge the file as a run with assign_immediately off would (every record held)")
+    pars = verbs.add_parser("pars-report", help="write the year's ACCME PARS files: activities (XML batch upload), "
+                            "learner completions, pre-submission check, reconciliation")
     pars.add_argument("--year", type=int, required=True)
-    pars.add_argument("--out", type=Path, help="batch file to write (default: stdout)")
+    pars.add_argument("--out", type=Path, help="the PARS activity XML to write; the other files go beside it "
+                      "as <name>.<kind> (default: the PARS activity XML on stdout, nothing else)")
     revert = verbs.add_parser("revert-batch", help="undo one loaded batch: delete what it created that nothing else uses")
     revert.add_argument("batch", help="the batch id (the run's report folder reports/<batch>/ is named after it)")
     revert.add_argument("--reason", required=True, help="why (recorded in the ledger)")
@@ -128,7 +135,11 @@ def validate_file(args: argparse.Namespace) -> int:
     from include.course_records.check import ACCEPTED, DUPLICATE, check_file
 
     conn = db.connect()
-    result = check_file(data, target, conn, load_valid_rows=args.load_valid_rows)
+    from include.course_records import settings
+
+    result = check_file(data, target, conn, load_valid_rows=args.load_valid_rows,
+                        missing_learners=settings.missing_learners(args.missing_learners),
+                        assign_immediately=not args.assign_later)
     document = report.summary(result, file=str(args.file))
     if args.report_dir:
         try:
@@ -162,22 +173,38 @@ def _print_summary(document: dict, report_dir: Path | None) -> None:
 
 
 def pars_report(year: int, out: Path | None) -> int:
+    """Exit 1 when an activity fails the pre-submission check (it is left out of the upload file)."""
     from include.course_records import db, pars
 
     conn = db.connect()
-    result = pars.build_report(conn, year)
-    text = pars.batch_file(result)
+    try:
+        report = pars.build_report(conn, year)
+    finally:
+        conn.close()
+    written = {system: len(report.written(system)) for system in pars.SYSTEMS}
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        summary_path = out.with_suffix(".summary.csv")
-        summary_path.write_text(pars.summary_csv(result), encoding="utf-8")
-        print(f"PARS {year}: {len(result.lines)} activities → {out} (counts: {summary_path})")
+        try:
+            paths = pars.write_local(report, out, now=datetime.now(UTC))
+        except OSError as exc:
+            raise UsageError(f"cannot write the PARS files beside {out}: {exc.strerror}") from None
+        print(f"{year} ({report.time_zone}): {written[pars.PARS]} activities for PARS → {paths[pars.ACTIVITIES_XML]}, "
+              f"{written[pars.JA_PARS]} for JA-PARS → {paths[pars.JA_ACTIVITIES_XML]}")
+        ready = sum(1 for line in report.learners if not line.missing)
+        print(f"learner completions: {ready} ready → {paths[pars.LEARNERS_CSV]}, "
+              f"{len(report.learners) - ready} lacking data → {paths[pars.LEARNERS_MISSING_CSV]}")
+        print(f"reconciliation → {paths[pars.RECONCILIATION_CSV]}; suspected duplicate learners: "
+              f"{len(report.duplicates)} → {paths[pars.DUPLICATES_CSV]}")
     else:
-        sys.stdout.write(text)
-    for problem in result.problems:
-        print(f"not written: {problem}", file=sys.stderr)
-    return EXIT_OK if not result.problems else EXIT_REJECTED
+        sys.stdout.buffer.write(pars.activity_file(report, pars.PARS))
+        sys.stdout.flush()
+        if written[pars.JA_PARS] or report.learners:
+            print("note: JA-PARS activities and learner completions are written only with --out", file=sys.stderr)
+    for line in report.problem_lines():
+        print(f"not written: {line}", file=sys.stderr)
+    if report.failed:
+        print(f"{len(report.failed)} activit{'y' if len(report.failed) == 1 else 'ies'} failed the pre-submission "
+              "check and are not in the upload file", file=sys.stderr)
+    return EXIT_OK if not report.failed else EXIT_REJECTED
 
 
 def revert_batch(batch: str, reason: str, *, dry_run: bool) -> int:

@@ -105,6 +105,6 @@ def migrate(conn: Connection) -> list[str]:
 
 
 def load_demo_catalogue(conn: Connection) -> None:
-    """Add the demo catalogue of DESIGN §5a; rows already there are left as they are."""
+    """Add the demo catalogue (contract); rows already there are left as they are."""
     with transaction(conn) as cur:
         cur.execute((settings.SQL_DIR / "demo_catalogue.sql").read_text())

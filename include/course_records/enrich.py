@@ -159,7 +159,7 @@ def _flag(values: pd.Series) -> np.ndarray:
 def enrollment_signature(start, end, complete, completed, attended, category) -> pd.Series:
     """One number per row naming its enrollment columns, the same for file rows and the LMS."""
     complete_flag = _flag(complete)
-    complete_flag[complete_flag == -1] = 0  # blank complete means 0 (DESIGN §3)
+    complete_flag[complete_flag == -1] = 0  # blank complete means 0
     frame = pd.DataFrame({
         "start": _ns(start), "end": _ns(end), "complete": complete_flag,
         "completed": _ns(completed), "attended": _flag(attended),
@@ -288,7 +288,7 @@ def _join_learners(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
     rows["_learner_id"] = learner
     # A learner still to be made is named by its user id if the file gives one, else its email.
     rows["_new_user_id"] = paired_uid.where(learner.isna())
-    rows["_new_email"] = paired_email.where(learner.isna())
+    rows["_new_email"] = rows["external_email"].fillna(paired_email).where(learner.isna())  # as written
     key = learner.astype("str").where(learner.notna())
     key = key.fillna("uid:" + paired_uid).fillna("email:" + paired_email)
     rows["_learner_key"] = key.fillna("line:" + rows[LINE].astype("str"))

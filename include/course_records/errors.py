@@ -11,3 +11,7 @@ class ImportLocked(Exception):
 
 class StaleValidation(Exception):
     """The LMS changed between validation and load; the file must be validated again."""
+
+
+class CheckGap(Exception):
+    """The database refused a row that passed every check: a bug in the checks, not in the file."""

@@ -1,6 +1,6 @@
 """The landing root (local, S3 or SFTP) through Airflow's ObjectStoragePath.
 
-Layout beneath the root (DESIGN §6):
+Layout beneath the root (contract):
 
     course/<external_course_id>/*.csv   course-level importer
     global/*.csv                        global (legacy) importer

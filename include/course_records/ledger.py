@@ -9,13 +9,15 @@ from include.course_records.db import Connection, transaction
 
 def open_run(conn: Connection, *, batch: str, file_path: str, sha256: str, importer: str,
              course: str | None, run_id: str | None, dry_run: bool, load_valid_rows: bool,
-             report_uri: str | None) -> None:
+             report_uri: str | None, assigned_from: str | None = None) -> None:
+    """A new ledger row; `assigned_from` names the batch whose held records an assignment loads."""
     with transaction(conn) as cur:
         cur.execute(
             "INSERT INTO course_import.ledger (batch_id, file_path, sha256, importer, course, status,"
-            " run_id, dry_run, load_valid_rows, report_uri)"
-            " VALUES (%s, %s, %s, %s, %s, 'validating', %s, %s, %s, %s)",
-            (batch, file_path, sha256, importer, course, run_id, dry_run, load_valid_rows, report_uri))
+            " run_id, dry_run, load_valid_rows, report_uri, assigned_from)"
+            " VALUES (%s, %s, %s, %s, %s, 'validating', %s, %s, %s, %s, %s)",
+            (batch, file_path, sha256, importer, course, run_id, dry_run, load_valid_rows, report_uri,
+             assigned_from))
 
 
 def record_check(conn: Connection, batch: str, status: str, rows: dict[str, int]) -> None:

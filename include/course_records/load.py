@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from psycopg2 import sql
 
 from include.course_records import settings
 from include.course_records.db import Connection, transaction
-from include.course_records.errors import ImportLocked, StaleValidation
+from include.course_records.errors import CheckGap, ImportLocked, StaleValidation
 from include.course_records.reader import LINE
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class Created:
 
 
 def _stage_name(batch: str) -> str:
-    return f"stage_{batch.replace('-', '_').lower()}"
+    return "stage_" + re.sub(r"[^a-z0-9]", "_", batch.lower())
 
 
 def stage_table(batch: str) -> sql.Identifier:
@@ -144,6 +145,14 @@ def load_batch(conn: Connection, batch: str, importer: str, *,
                 raise StaleValidation(
                     f"{path.stem}: the LMS already holds {exc.diag.message_detail or 'a record this file adds'}; "
                     "it changed since validation and nothing was loaded — run the file again") from exc
+            except (psycopg2.IntegrityError, psycopg2.DataError) as exc:
+                # Not-null, check, foreign-key, range or encoding errors on rows that passed validation: the
+                # checks should have caught them. Say so, rather than blame the file or the database.
+                first = (exc.pgerror or str(exc)).strip().splitlines()[0]
+                raise CheckGap(
+                    f"{path.stem}: the database refused a row that passed every check ({first}) — this is a bug "
+                    "in the pipeline's checks, not in the file; nothing was loaded. Report it with the file "
+                    "and this message") from exc
             counts[path.stem] = cur.rowcount
             log.info("%s: %s → %d rows (%.2fs)", batch, path.stem, cur.rowcount, time.perf_counter() - step)
         cur.execute(sql.SQL("SELECT count(*), count(*) FILTER (WHERE first_of_enrollment AND NOT held),"

@@ -1,4 +1,4 @@
-"""The import lock (DESIGN §6, precaution 6): an Airflow Variable holding JSON, with a history.
+"""The import lock (precaution 6): an Airflow Variable holding JSON, with a history.
 
 While the Variable `course_record_import_lock` is set, no import loads. A load that fails or
 overruns sets it, with a diagnosis; the unlock DAG clears it. Every lock and unlock is also

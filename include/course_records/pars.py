@@ -1,349 +1,304 @@
-"""The ACCME PARS activity report (DESIGN §5, §6): what ACCME gets, built only from what may be counted.
+"""The year's ACCME report: activities and learner completions, checked and reconciled.
 
-    report = build_report(conn, 2026)    # counts, activity lines, problems
-    batch_file(report)                   # the tab-delimited activity batch file for PARS
-    summary_csv(report)                  # per-course counts for the data team
+    report = build_report(conn, 2026)        # reads the LMS in the provider's time zone
+    files = export_files(report, previous, now)   # name suffix → bytes (activities.xml, problems.csv, …)
+    publish_report(None, landing_url)         # the DAG: build, write under reports/pars/, return a summary
 
-A learner counts for a course and year when the enrollment is complete with `date_completed` in
-that year (UTC), has `enrollment_start` and a `participant_category`, and did not come from the
-global importer. One line per course (never an imported shell) with at least one counted
-learner. A course that breaks one of ACCME's rules is not written; `report.problems` says what
-to fix.
+What counts: a record that is complete, has `enrollment_start` and a `participant_category`, and
+did not come from the global importer, completed inside its activity's window for the year
+(pars_lms.Activity.window): a live course counts all its records in the year it started, a
+regularly scheduled series counts each learner once per session over its (at most) 12 months,
+and an enduring material is reported every year of its (at most) three, with cumulative counts.
 
-The layout is ACCME's "Template C" (58 fixed fields, reporting year 2014), the newest one
-whose every field is numbered in a public source; see FIELDS. Commercial-supporter blocks are
-never written: the LMS holds no commercial-support data.
+An activity is reported to ACCME's PARS, or to JA-PARS when it is a Joint Accreditation
+(interprofessional) activity. An activity failing the pre-submission check (pars_check) is left
+out of the upload file; its problems say which field to fix and how.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-from collections import Counter
+import json
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from include.course_records import db, settings
+from include.course_records import db, pars_codes, pars_csv, pars_lms, settings
 from include.course_records.errors import UsageError
-
-TEMPLATE = "Template C"
-
-# ACCME's field order for Template C, by its header names (field 1 is headed "Template (DO NOT
-# ALTER OR DELETE THIS COLUMN)"; field 38 carries a ™ after "Credits"). Defined once: the batch
-# file is written in this order and tests look positions up by name.
-FIELDS: tuple[str, ...] = (
-    "Template",                                                                    # 1
-    "ACCME Activity ID",
-    "Provider Activity ID",
-    "Reporting Year",
-    "Activity Title",                                                              # 5
-    "Activity Date",
-    "City",
-    "State",
-    "Country",
-    "Providership",                                                                # 10
-    "Activity Type",
-    "Hours of Instruction",
-    "# of Physicians",
-    "# of Other Learners",
-    "Commercial Support Received?",                                                # 15
-    "# of Commercial Supporters",
-    "Total Monetary Amount Received (Activity)",
-    "In Kind Support Received - Durable equipment? (Activity)",
-    "In Kind Support Received - Facilities / Space? (Activity)",
-    "In Kind Support Received - Disposable supplies (Non-biological)? (Activity)",  # 20
-    "In Kind Support Received - Animal parts or tissue? (Activity)",
-    "In Kind Support Received - Human parts or tissue? (Activity)",
-    "In Kind Support Received - Other? (Activity)",
-    "Designed to change Competence?",
-    "Changes in Competence evaluated?",                                            # 25
-    "Designed to change Performance?",
-    "Changes in Performance evaluated?",
-    "Designed to change Patient Outcomes?",
-    "Changes in Patient Outcomes evaluated?",
-    "Sub-category: Case based discussion",                                         # 30
-    "Sub-category: Lecture",
-    "Sub-category: Panel",
-    "Sub-category: Simulation",
-    "Sub-category: Skill-based training",
-    "Sub-category: Small group discussion",                                        # 35
-    "Sub-category: Other",
-    "Joint Provider(s)",
-    "Number of AMA PRA Category 1 Credits Designated",
-    "Description of Content",
-    "Advertising & Exhibit Income (Activity)",                                     # 40
-    "Other Income (Activity)",
-    "Expenses (Activity)",
-    "ABMS/ACGME - Patient Care and Procedural Skills",
-    "ABMS/ACGME - Medical Knowledge",
-    "ABMS/ACGME - Practice-based Learning and Improvement",                        # 45
-    "ABMS/ACGME - Interpersonal and Communication Skills",
-    "ABMS/ACGME - Professionalism",
-    "ABMS/ACGME - Systems-based Practice",
-    "Institute of Medicine - Provide patient-centered care",
-    "Institute of Medicine - Work in interdisciplinary teams",                     # 50
-    "Institute of Medicine - Employ evidence-based practice",
-    "Institute of Medicine - Apply quality improvement",
-    "Institute of Medicine - Utilize informatics",
-    "Interprofessional Education Collaborative - Values/Ethics for Interprofessional Practice",
-    "Interprofessional Education Collaborative - Roles/Responsibilities",         # 55
-    "Interprofessional Education Collaborative - Interprofessional Communication",
-    "Interprofessional Education Collaborative - Teams and Teamwork",
-    "Other Competencies - Competencies other than those listed were addressed",   # 58
-)
-
-ACTIVITY_TYPES = ("C", "RSS", "IL", "EM", "IEM", "JN", "MR", "TIW", "CML", "PI", "ISL", "LFT")
-# Only live courses and regularly scheduled series have a place; ACCME wants it blank otherwise.
-LOCATED_ACTIVITY_TYPES = ("C", "RSS")
-PROVIDERSHIPS = ("Direct", "Joint")
+from include.course_records.pars_check import Problem, check_activity
+from include.course_records.pars_lms import JA_PARS, PARS, Activity, Counts, ShellRecords, SuspectedDuplicate
+from include.course_records.pars_xml import activities_xml
 
 PARS_REPORTS_DIR = f"{settings.REPORTS_DIR}/pars"
-WRITTEN, NOT_WRITTEN, NOTHING_TO_REPORT = "written", "not written", "no counted learner"
+SYSTEMS = (PARS, JA_PARS)
+# Annual reporting for a year is due by 31 March of the next: until then, the default year is the last one.
+REPORTING_DEADLINE = (3, 31)
 
-SUMMARY_COLUMNS = (
-    "reporting_year", "external_course_id", "title", "provider_activity_id", "activity_type",
-    "physicians", "other_learners", "counted_learners", "not_counted_global_import",
-    "not_counted_no_enrollment_start", "not_counted_no_participant_category", "status", "problems",
-)
-
-_COUNTS_SQL = settings.SQL_DIR / "pars_counts.sql"
-# A tab or line break inside a value would shift every later field of the line; any run of
-# whitespace or control characters becomes one space.
-_CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f\s]+")
-
-
-@dataclass(frozen=True)
-class CourseCount:
-    """One course with a completion in the year (never a shell): who counted, who did not and why."""
-
-    external_course_id: str
-    title: str
-    provider_activity_id: str | None
-    activity_type: str | None
-    physicians: int
-    other_learners: int
-    not_counted_global_import: int
-    not_counted_no_enrollment_start: int
-    not_counted_no_participant_category: int
-    problems: tuple[str, ...] = ()
-
-    @property
-    def counted_learners(self) -> int:
-        return self.physicians + self.other_learners
-
-    @property
-    def status(self) -> str:
-        """`written`, `not written` (see problems) or `no counted learner` (no line is due)."""
-        if not self.counted_learners:
-            return NOTHING_TO_REPORT
-        return NOT_WRITTEN if self.problems else WRITTEN
+# The files of one report, by name suffix (docs/pars.md describes each).
+ACTIVITIES_XML = "activities.xml"
+JA_ACTIVITIES_XML = "ja-activities.xml"
+LEARNERS_CSV = "learners.csv"
+LEARNERS_MISSING_CSV = "learners-missing.csv"
+PROBLEMS_CSV = "problems.csv"
+RECONCILIATION_CSV = "reconciliation.csv"
+DUPLICATES_CSV = "duplicates.csv"
+RECONCILIATION_JSON = "reconciliation.json"
 
 
 @dataclass(frozen=True)
-class ActivityLine:
-    """One line of the batch file: a course's values in FIELDS order, empty strings where we have nothing."""
+class ReportedActivity:
+    """An activity in the year's report: its counts and what the pre-submission check found."""
 
+    activity: Activity
+    counts: Counts
+    problems: tuple[Problem, ...]
+
+    @property
+    def written(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class LearnerCompletion:
+    """One learner-completion line: CME credit, or MOC points of one board; `missing`: what it lacks."""
+
+    activity: Activity
     external_course_id: str
-    physicians: int
-    other_learners: int
-    fields: tuple[str, ...]
-
-    def value(self, name: str) -> str:
-        """The value of the ACCME field called `name` (one of FIELDS)."""
-        return self.fields[FIELDS.index(name)]
+    external_user_id: str | None
+    email: str | None
+    first_name: str
+    last_name: str
+    birth_month: int | None
+    birth_day: int | None
+    completed_on: date
+    cme_credits: Decimal | None
+    moc_board: str | None
+    board_id: str | None
+    moc_points: Decimal | None
+    missing: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class ParsReport:
-    """A reporting year's PARS report.
+    """A reporting year's report, in the provider's time zone.
 
-    `courses`: per-course counts for every non-shell course with a completion in the year.
-    `lines`: the activity lines to send, one per course that has a counted learner and passes
-    ACCME's rules. `problems`: one message per course left out for breaking a rule, naming
-    what to fix.
+    `activities`: every activity the year reports (written or not). `learners`: completion lines
+    for activities registered for MOC or CME Finder. `duplicates`: suspected duplicate learners.
+    `shells`: records in imported course shells (never counted). `elsewhere`: completions in
+    the year that belong to an activity reported in another year.
     """
 
     year: int
-    courses: list[CourseCount]
-    lines: list[ActivityLine]
-    problems: list[str]
+    time_zone: str
+    activities: list[ReportedActivity]
+    learners: list[LearnerCompletion]
+    duplicates: list[tuple[Activity, SuspectedDuplicate]]
+    shells: list[ShellRecords]
+    elsewhere: list[tuple[Activity, int]]
+
+    def written(self, system: str) -> list[ReportedActivity]:
+        return [r for r in self.activities if r.written and r.activity.system == system]
+
+    @property
+    def failed(self) -> list[ReportedActivity]:
+        return [r for r in self.activities if not r.written]
+
+    def problem_lines(self) -> list[str]:
+        """One line per problem: system, activity, field, what is wrong, the fix."""
+        return [f"{_describe(r.activity)}: {p.field} {p.problem} ({p.stage}) — {p.fix}"
+                for r in self.failed for p in r.problems]
+
+
+def _describe(activity: Activity) -> str:
+    """How messages name an activity: `PARS activity 101 (CARD-101 Cardiology Update)`."""
+    pid = " ".join((activity.provider_activity_id or "").split()) or "without id"
+    return f"{activity.system} activity {pid} ({activity.external_course_id} {' '.join(activity.title.split())})"
+
+
+def _check_year(year: int) -> None:
+    if not 1000 <= year <= 9999:
+        raise UsageError(f"the reporting year must have four digits, e.g. 2026 (got {year})")
+
+
+def default_reporting_year(today: date) -> int:
+    """The year annual reporting is under way for on `today`: the previous one until 31 March."""
+    return today.year - 1 if (today.month, today.day) <= REPORTING_DEADLINE else today.year
 
 
 def build_report(conn: db.Connection, year: int) -> ParsReport:
-    """Count the year's learners per course (one query) and build the ACCME activity lines.
-
-    Reads only. Raises UsageError when `year` is not a four-digit year.
-    """
-    if not 1000 <= year <= 9999:
-        raise UsageError(f"the reporting year must have four digits, e.g. 2026 (got {year})")
+    """Read the year's activities and records from the LMS, count, check and list them. Writes nothing."""
+    _check_year(year)
     with db.transaction(conn) as cur:
-        cur.execute(_COUNTS_SQL.read_text(), {"year": year})
-        names = [column.name for column in cur.description]
-        rows = [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
-
-    problems_by_course = {row["external_course_id"]: _rule_problems(row) for row in rows if _counted(row)}
-    _flag_shared_provider_activity_ids(rows, problems_by_course)
-
-    courses: list[CourseCount] = []
-    lines: list[ActivityLine] = []
-    problems: list[str] = []
-    for row in rows:
-        course_problems = tuple(problems_by_course.get(row["external_course_id"], ()))
-        courses.append(CourseCount(
-            external_course_id=row["external_course_id"], title=row["title"],
-            provider_activity_id=row["pars_provider_activity_id"], activity_type=row["pars_activity_type"],
-            physicians=row["physicians"], other_learners=row["other_learners"],
-            not_counted_global_import=row["not_counted_global_import"],
-            not_counted_no_enrollment_start=row["not_counted_no_enrollment_start"],
-            not_counted_no_participant_category=row["not_counted_no_participant_category"],
-            problems=course_problems,
-        ))
-        if not _counted(row):
-            continue
-        if course_problems:
-            problems.append(
-                f"{row['external_course_id']} ({_text(row['title'])}; {row['physicians']} physician(s) and "
-                f"{row['other_learners']} other learner(s) left out of the file): " + "; ".join(course_problems))
-        else:
-            lines.append(_activity_line(row, year))
-    return ParsReport(year=year, courses=courses, lines=lines, problems=problems)
+        lms = pars_lms.read(cur, year)
+    by_id = {a.course_id: a for a in lms.activities}
+    reported = [a for a in lms.activities if a.is_reported_in(year)]
+    shared = _shared_ids(reported)
+    activities = [ReportedActivity(a, lms.counts.get(a.course_id, Counts()),
+                                   tuple(check_activity(a, year, shares_id_with=shared.get(a.course_id, ()))))
+                  for a in sorted(reported, key=lambda a: (SYSTEMS.index(a.system), a.external_course_id))]
+    learners = [line for record in lms.learners for line in _learner_lines(by_id[record.activity_course_id], record, year)]
+    return ParsReport(
+        year=year, time_zone=lms.time_zone, activities=activities, learners=learners,
+        duplicates=[(by_id[d.activity_course_id], d) for d in lms.duplicates], shells=lms.shells,
+        elsewhere=[(by_id[course_id], n) for course_id, n in sorted(lms.elsewhere.items()) if course_id in by_id],
+    )
 
 
-def batch_file(report: ParsReport) -> str:
-    """The PARS activity batch file: tab-delimited, no header, one line per activity, LF line ends.
-
-    Empty when nothing is due. Encode as UTF-8 and write it as-is (no newline translation).
-    """
-    return "".join("\t".join(line.fields) + "\n" for line in report.lines)
-
-
-def summary_csv(report: ParsReport) -> str:
-    """Per-course counts for the data team (SUMMARY_COLUMNS), including courses not written and why."""
-    # report.py's guard pulls in pandas and GX; worth it to keep one rule for spreadsheet safety.
-    from include.course_records.report import spreadsheet_safe
-
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(SUMMARY_COLUMNS)
-    for course in report.courses:
-        writer.writerow([spreadsheet_safe(value) for value in (
-            report.year, course.external_course_id, course.title, course.provider_activity_id or "",
-            course.activity_type or "", course.physicians, course.other_learners, course.counted_learners,
-            course.not_counted_global_import, course.not_counted_no_enrollment_start,
-            course.not_counted_no_participant_category, course.status, "; ".join(course.problems))])
-    return out.getvalue()
+def export_files(report: ParsReport, previous: dict[str, Any] | None, now: datetime) -> dict[str, bytes]:
+    """Every file of the report, by name suffix. `previous`: the last reconciliation.json of the year, if any."""
+    return {
+        ACTIVITIES_XML: activity_file(report, PARS),
+        JA_ACTIVITIES_XML: activity_file(report, JA_PARS),
+        LEARNERS_CSV: pars_csv.learners(report).encode(),
+        LEARNERS_MISSING_CSV: pars_csv.learners_missing(report).encode(),
+        PROBLEMS_CSV: pars_csv.problems(report).encode(),
+        RECONCILIATION_CSV: pars_csv.reconciliation(report, previous).encode(),
+        DUPLICATES_CSV: pars_csv.duplicates(report).encode(),
+        RECONCILIATION_JSON: reconciliation_json(report, now),
+    }
 
 
-def publish_report(year: int, landing_url: str | None) -> dict[str, Any]:
-    """Build the year's report from the LMS and write it under `<landing root>/reports/pars/`.
+def activity_file(report: ParsReport, system: str) -> bytes:
+    """The XML batch upload file of one system (PARS or JA-PARS): the activities that passed the check."""
+    return activities_xml(((r.activity, r.counts) for r in report.written(system)), report.year)
 
-    Every run gets new names (`pars-<year>-<batch>.txt` and `…-summary.csv`): nothing is ever
-    overwritten. Returns what a caller shows or passes on (XCom-sized): year, the two file
-    URLs (`batch_file`, `summary_csv`), the number of `activities` written and the
-    `not_written` problems.
+
+def reconciliation_json(report: ParsReport, now: datetime) -> bytes:
+    """What the next report of the same year compares itself with: each activity's counts."""
+    document = {
+        "year": report.year, "time_zone": report.time_zone, "created_at": now.isoformat(),
+        "activities": [{"system": r.activity.system, "external_course_id": r.activity.external_course_id,
+                        "provider_activity_id": r.activity.provider_activity_id,
+                        "physicians": r.counts.physicians, "other_learners": r.counts.other_learners}
+                       for r in report.activities],
+    }
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def publish_report(year: int | None, landing_url: str | None, now: datetime | None = None) -> dict[str, Any]:
+    """Build the report (default year: default_reporting_year in the provider's time zone) and write
+    its files under `<landing root>/reports/pars/` as `pars-<year>-<batch>-<suffix>`.
+
+    Nothing is overwritten; the newest earlier reconciliation.json of the same year there is the
+    "last export" the reconciliation compares with. Returns what the DAG shows and passes on
+    (XCom-sized): year, time zone, file URLs by suffix, activities written per system, problem
+    lines, learner lines ready and lacking data, suspected duplicates.
     """
     from include.course_records import landing
     from include.course_records.pipeline import new_batch_id
 
+    now = now or datetime.now(UTC)
     conn = db.connect()
     try:
+        if year is None:
+            with db.transaction(conn) as cur:
+                time_zone = pars_lms.check_time_zone(pars_lms.provider_time_zone(cur))
+            year = default_reporting_year(now.astimezone(ZoneInfo(time_zone)).date())
         report = build_report(conn, year)
     finally:
         conn.close()
     directory = landing.landing_root(landing_url) / PARS_REPORTS_DIR
-    stem = f"pars-{year}-{new_batch_id()}"
+    stem = f"pars-{year}-{new_batch_id(now)}"
+    previous = _last_reconciliation(directory, year)
+    files = {suffix: landing.write_report_file(directory, f"{stem}-{suffix}", content)
+             for suffix, content in export_files(report, previous, now).items()}
+    return summary(report, files)
+
+
+def summary(report: ParsReport, files: dict[str, str]) -> dict[str, Any]:
+    """What a run shows: the files and, per system, how many activities were written."""
+    ready = [line for line in report.learners if not line.missing]
     return {
-        "year": year,
-        "batch_file": landing.write_report_file(directory, f"{stem}.txt", batch_file(report).encode("utf-8")),
-        "summary_csv": landing.write_report_file(directory, f"{stem}-summary.csv",
-                                                 summary_csv(report).encode("utf-8")),
-        "activities": len(report.lines),
-        "not_written": report.problems,
+        "year": report.year, "time_zone": report.time_zone, "files": files,
+        "written": {system: len(report.written(system)) for system in SYSTEMS},
+        "problems": report.problem_lines(),
+        "learners": {"ready": len(ready), "lacking_data": len(report.learners) - len(ready)},
+        "suspected_duplicates": len(report.duplicates),
     }
 
 
-# --- ACCME's rules and the line --------------------------------------------------------------
-
-def _counted(row: dict[str, Any]) -> bool:
-    return row["physicians"] + row["other_learners"] > 0
-
-
-def _rule_problems(row: dict[str, Any]) -> list[str]:
-    """What to fix on the course (lms.course.pars_*) before ACCME would accept its line."""
-    fixes: list[str] = []
-    if not _text(row["pars_provider_activity_id"]):
-        fixes.append("Provider Activity ID is empty: set pars_provider_activity_id "
-                     "(ACCME needs it to add the activity, and matches later updates on it)")
-    activity_type = _text(row["pars_activity_type"])
-    if activity_type not in ACTIVITY_TYPES:
-        found = f"'{activity_type}' is not one of ACCME's" if activity_type else "is empty"
-        fixes.append(f"activity type {found}: set pars_activity_type to one of {', '.join(ACTIVITY_TYPES)}")
-    hours = row["pars_hours_of_instruction"]
-    if hours is None or hours <= 0:
-        fixes.append(f"hours of instruction {'is empty' if hours is None else f'is {hours}'}: "
-                     "set pars_hours_of_instruction to more than 0")
-    if row["pars_providership"] not in PROVIDERSHIPS:
-        fixes.append("providership is empty: set pars_providership to Direct or Joint")
-    if activity_type in LOCATED_ACTIVITY_TYPES:
-        if not _text(row["pars_city"]):
-            fixes.append(f"city is empty: a {activity_type} activity needs pars_city")
-        country = _text(row["pars_country"])
-        if not country:
-            fixes.append(f"country is empty: a {activity_type} activity needs pars_country (ISO 3166 alpha-3, e.g. USA)")
-        elif country.upper() == "USA" and not _text(row["pars_state"]):
-            fixes.append("state is empty: an activity in the USA needs pars_state (two-letter code, e.g. IL)")
-    return fixes
+def _last_reconciliation(directory: Any, year: int) -> dict[str, Any] | None:
+    """The newest `pars-<year>-*-reconciliation.json` in the folder (batch ids sort by time)."""
+    try:
+        found = sorted(directory.glob(f"pars-{year}-*-{RECONCILIATION_JSON}"), key=lambda path: path.name)
+    except FileNotFoundError:
+        return None
+    return json.loads(found[-1].read_text()) if found else None
 
 
-def _flag_shared_provider_activity_ids(rows: list[dict[str, Any]], problems: dict[str, list[str]]) -> None:
-    """Two lines with one Provider Activity ID would land on one PARS activity: ACCME updates by that id."""
-    ids = {row["external_course_id"]: _text(row["pars_provider_activity_id"])
-           for row in rows if _counted(row) and _text(row["pars_provider_activity_id"])}
-    shared = {activity_id for activity_id, n in Counter(ids.values()).items() if n > 1}
-    for course, activity_id in ids.items():
-        if activity_id in shared:
-            others = ", ".join(sorted(c for c, a in ids.items() if a == activity_id and c != course))
-            problems[course].append(f"Provider Activity ID {activity_id} is also the id of {others}: "
-                                    "give each course its own pars_provider_activity_id")
+def _shared_ids(activities: list[Activity]) -> dict[int, tuple[str, ...]]:
+    """Activities of one system and year sharing a Provider Activity ID: PARS would merge them."""
+    by_key: dict[tuple[str, str], list[Activity]] = defaultdict(list)
+    for a in activities:
+        pid = " ".join((a.provider_activity_id or "").split())
+        if pid:
+            by_key[(a.system, pid)].append(a)
+    return {a.course_id: tuple(o.external_course_id for o in group if o is not a)
+            for group in by_key.values() if len(group) > 1 for a in group}
 
 
-def _activity_line(row: dict[str, Any], year: int) -> ActivityLine:
-    activity_type = _text(row["pars_activity_type"])
-    located = activity_type in LOCATED_ACTIVITY_TYPES
-    filled = {
-        "Template": TEMPLATE,
-        "Provider Activity ID": _text(row["pars_provider_activity_id"]),
-        "Reporting Year": str(year),
-        "Activity Title": _text(row["title"]),
-        "Activity Date": _date(row["pars_activity_date"]),
-        "City": _text(row["pars_city"]) if located else "",
-        "State": _text(row["pars_state"]) if located else "",
-        "Country": _text(row["pars_country"]) if located else "",
-        "Providership": row["pars_providership"],
-        "Activity Type": activity_type,
-        "Hours of Instruction": _decimal(row["pars_hours_of_instruction"]),
-        # Counts are real numbers: a 0 here is a count, not a placeholder for "unknown".
-        "# of Physicians": str(row["physicians"]),
-        "# of Other Learners": str(row["other_learners"]),
-        "Number of AMA PRA Category 1 Credits Designated": _decimal(row["pars_ama_credits_designated"]),
-    }
-    return ActivityLine(
-        external_course_id=row["external_course_id"], physicians=row["physicians"],
-        other_learners=row["other_learners"], fields=tuple(filled.get(name, "") for name in FIELDS),
-    )
+def _learner_lines(activity: Activity, record: pars_lms.LearnerRecord, year: int) -> list[LearnerCompletion]:
+    """The lines one counted completion gives: its AMA PRA Category 1 credit (CME Finder activities,
+    physicians), and its MOC points for each board the activity is registered with. Separate lines,
+    so that a missing board id holds back only the MOC line. Each completion is reported once: an
+    enduring material's in the year it happened, any other activity's in the activity's year."""
+    if activity.is_enduring and record.completed_on.year != year:
+        return []
+    first, last = _name(record.first_name), _name(record.last_name)
+    identity_missing = [label for label, value in (("first name", first), ("last name", last)) if not value]
+    if record.birth_month is None:
+        identity_missing.append("date of birth (month/day)")
+
+    def line(cme_credits: Decimal | None = None, board: str | None = None,
+             points: Decimal | None = None) -> LearnerCompletion:
+        board_id = record.board_ids.get(board) if board else None
+        missing = identity_missing + ([f"{board} board id"] if board and not board_id else [])
+        return LearnerCompletion(
+            activity=activity, external_course_id=record.external_course_id, external_user_id=record.external_user_id,
+            email=record.email, first_name=first, last_name=last, birth_month=record.birth_month,
+            birth_day=record.birth_day, completed_on=record.completed_on, cme_credits=cme_credits, moc_board=board,
+            board_id=board_id, moc_points=points, missing=tuple(missing))
+
+    lines = []
+    cme = record.credits.get(pars_codes.AMA_CREDIT_TYPE)
+    if activity.cme_finder and record.participant_category == "physician" and cme:
+        lines.append(line(cme_credits=cme))
+    for board in activity.moc_boards:
+        points = record.credits.get(pars_codes.moc_credit_type(board))
+        if points:
+            lines.append(line(board=board, points=points))
+    return lines
 
 
-def _text(value: object) -> str:
-    """One line of text, no tabs or control characters; blank becomes empty, never a space."""
-    return "" if value is None else _CONTROL_RUN.sub(" ", str(value)).strip()
+def _name(value: str | None) -> str:
+    return " ".join((value or "").split())
 
 
-def _decimal(value: Decimal | None) -> str:
-    return "" if value is None else format(value, "f")
+def write_local(report: ParsReport, activities_path: Path, *, now: datetime) -> dict[str, Path]:
+    """Write the files beside `activities_path` (a local Path): `<stem>.<suffix>`, the activity file itself
+    at that path. The newest `*.reconciliation.json` of the same year in that folder is the last export."""
+    folder = activities_path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = _last_local_reconciliation(folder, report.year)
+    stem = activities_path.with_suffix("")
+    written: dict[str, Path] = {}
+    for suffix, content in export_files(report, previous, now).items():
+        path = activities_path if suffix == ACTIVITIES_XML else stem.with_name(f"{stem.name}.{suffix}")
+        path.write_bytes(content)
+        written[suffix] = path
+    return written
 
 
-def _date(value: date | None) -> str:
-    return "" if value is None else value.strftime("%m/%d/%Y")
+def _last_local_reconciliation(folder: Path, year: int) -> dict[str, Any] | None:
+    documents = []
+    for path in folder.glob(f"*.{RECONCILIATION_JSON}"):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not one of ours
+        if isinstance(document, dict) and document.get("year") == year:
+            documents.append(document)
+    return max(documents, key=lambda d: str(d.get("created_at", ""))) if documents else None

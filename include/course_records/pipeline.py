@@ -12,7 +12,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from include.course_records import db, landing, ledger, lock, settings
@@ -24,9 +24,22 @@ log = logging.getLogger(__name__)
 LOADED, LOCKED = "loaded", "locked"
 
 
+_last_batch_time: datetime | None = None
+
+
 def new_batch_id(now: datetime | None = None) -> str:
-    """Sortable and unique: 20261129T101500Z-a1b2c3."""
-    return f"{(now or datetime.now(UTC)):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    """Unique, and sorted as created: 20261129T101500.123456Z-a1b2c3.
+
+    Microseconds order the runs of one second; within one process a clock that did not move on
+    (or went back) is stepped past the previous id, so ids never tie or sort backwards.
+    """
+    global _last_batch_time
+    stamp = (now or datetime.now(UTC)).astimezone(UTC)
+    if now is None and _last_batch_time is not None and stamp <= _last_batch_time:
+        stamp = _last_batch_time + timedelta(microseconds=1)
+    if now is None:
+        _last_batch_time = stamp
+    return f"{stamp:%Y%m%dT%H%M%S.%f}Z-{secrets.token_hex(3)}"
 
 
 def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -47,8 +60,12 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
 
 # --- import DAG ---------------------------------------------------------------------------
 
-def resolve_request(params: dict[str, Any], run_id: str, landing_url: str | None) -> dict[str, Any]:
-    """The run's ticket: which file, through which importer, under which batch id."""
+def resolve_request(params: dict[str, Any], run_id: str, landing_url: str | None,
+                    missing_learners: str | None = None) -> dict[str, Any]:
+    """The run's ticket: which file, through which importer, under which batch id.
+
+    `missing_learners` is the deployment's setting (the Variable); the run's param overrides it.
+    """
     file = (params.get("file") or "").strip()
     if not file:
         raise UsageError("no file given: trigger the import with file=course/<course>/<name>.csv or global/<name>.csv")
@@ -57,6 +74,8 @@ def resolve_request(params: dict[str, Any], run_id: str, landing_url: str | None
         "batch": new_batch_id(), "file": target.path, "importer": target.importer,
         "course": target.course, "dry_run": bool(params.get("dry_run")),
         "load_valid_rows": bool(params.get("load_valid_rows")), "run_id": run_id,
+        "missing_learners": settings.missing_learners(params.get("missing_learners") or missing_learners),
+        "assign_immediately": params.get("assign_immediately") is not False,
         "landing": settings.landing_url(landing_url),
     }
     log.info("batch %s: %s through the %s importer%s%s", ticket["batch"], target.path, target.importer,
@@ -127,7 +146,9 @@ def validate(ticket: dict[str, Any]) -> dict[str, Any]:
     log.info("read %s: %d bytes", ticket["file"], len(data))
     conn = db.connect()
     target = Target(ticket["file"], ticket["importer"], ticket["course"])
-    result = check_file(data, target, conn, load_valid_rows=ticket["load_valid_rows"])
+    result = check_file(data, target, conn, load_valid_rows=ticket["load_valid_rows"],
+                        missing_learners=ticket.get("missing_learners", "create"),
+                        assign_immediately=ticket.get("assign_immediately", True))
     reports = _report_dir(ticket)
     ledger.open_run(conn, batch=ticket["batch"], file_path=ticket["file"], sha256=result.sha256,
                     importer=ticket["importer"], course=ticket["course"], run_id=ticket["run_id"],
@@ -246,6 +267,46 @@ def publish_data_docs(ticket: dict[str, Any]) -> str | None:
         return None
     index = datadocs.publish(settings.data_docs_dir(), ticket["batch"], json.loads(source.read_text()))
     return str(index)
+
+
+# --- assignment of held records ---------------------------------------------------------------
+
+def assign_held(run_id: str, landing_url: str | None) -> list[dict[str, Any]]:
+    """Load the held records whose learner now exists; on failure, lock the importer and re-raise."""
+    from include.course_records import assign, report
+
+    root = landing.landing_root(settings.landing_url(landing_url))
+
+    def write_report(batch: str, document: dict[str, Any], rejects: bytes) -> str:
+        directory = landing.report_dir(root, batch)
+        landing.write_report_file(directory, "summary.json", report.summary_json(document))
+        landing.write_report_file(directory, "rejects.csv", rejects)
+        return landing.url_of(directory)
+
+    conn = db.connect()
+    try:
+        summaries = assign.assign(conn, run_id=run_id, lock_holder=lock.current, write_report=write_report)
+    except ImportLocked as exc:
+        log.warning("%s — held records wait for the next assignment run", lock.describe(exc.args[0]))
+        return []
+    except BaseException as exc:
+        lock_after_failed_assignment(run_id, exc)
+        raise
+    waiting = assign.held_counts(conn)
+    for document in summaries:
+        log.info("%s: %s, created %s", document["file"], document["status"], document["created"])
+    log.info("%d assignment batch(es); %d record(s) still held (oldest since %s)", len(summaries),
+             waiting["waiting"], waiting["oldest"] or "-")
+    return [{"file": d["file"], "status": d["status"], "created": d["created"]} for d in summaries]
+
+
+def lock_after_failed_assignment(run_id: str, error: BaseException | str) -> None:
+    """An assignment load failed or hung: lock the importer; the records stay held."""
+    if lock.current():
+        return
+    reason = f"assigning held records failed: {error.__class__.__name__}: {error}" \
+        if isinstance(error, BaseException) else f"assigning held records failed: {error}"
+    lock.lock(db.connect(), file=None, run_id=run_id, reason=reason, diagnosis={"error": reason})
 
 
 # --- landing scan state ---------------------------------------------------------------------

@@ -85,6 +85,10 @@ def read_course_records(data: bytes) -> ReadResult:
         result.issues.append(first)
         return result
     header = first
+    if [name.strip().lower() for name in header][:1] in (["sep="], ["sep=;"], ["sep=\t"]):
+        result.issues.append(_f04(1, "this is Excel's delimiter hint (sep=…), not the header — delete the first line "
+                                     "so that the column names are on line 1"))
+        return result
     if not header or header == [""]:
         result.issues.append(Issue(1, None, "F05", ERROR,
                                    "line 1: the file is empty — it needs a header line and at "

@@ -1,4 +1,4 @@
-"""The course-record file format (DESIGN §3, contract): its columns and what each importer needs."""
+"""The course-record file format (contract): its columns and what each importer needs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ COLUMNS: tuple[str, ...] = (
     "credits", "credit_type", "credit_expiration", "attended", "participant_category",
 )
 ALIASES = {"external_mail": "external_email"}  # accepted with a warning (W04)
-REQUIRED = {"course": ("external_email",), "global": ("external_email", "external_course_id")}
 DATE_COLUMNS = ("enrollment_start", "enrollment_end", "date_completed", "credit_expiration")
 # Rows of one learner and course describe one enrollment: these must agree (R10).
 ENROLLMENT_COLUMNS = (

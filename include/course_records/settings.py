@@ -1,6 +1,6 @@
 """Every name and default the pipeline shares, in one place.
 
-The names marked *contract* are fixed by DESIGN.md: users, docs and acceptance checks use them.
+The names marked *contract* are fixed: users, docs and acceptance checks use them.
 """
 
 from __future__ import annotations
@@ -19,12 +19,18 @@ LMS_CONN_ENV = "AIRFLOW_CONN_LMS_DB"
 LANDING_VARIABLE = "course_record_landing"
 LANDING_ENV = "AIRFLOW_VAR_COURSE_RECORD_LANDING"
 LOCK_VARIABLE = "course_record_import_lock"
+# What becomes of rows whose learner is not in the LMS: `create` a learner (default) or `hold`
+# the rows until one exists (also the environment variable AIRFLOW_VAR_COURSE_RECORD_MISSING_LEARNERS).
+MISSING_LEARNERS_VARIABLE = "course_record_missing_learners"
+MISSING_LEARNERS_ENV = "AIRFLOW_VAR_COURSE_RECORD_MISSING_LEARNERS"
+MISSING_LEARNERS_MODES = ("create", "hold")
 IMPORT_POOL = "course_record_import"
 
 IMPORT_DAG_ID = "course_record_import"
 SCAN_DAG_ID = "course_record_landing_scan"
 UNLOCK_DAG_ID = "course_record_unlock"
 PARS_DAG_ID = "course_record_pars_report"
+ASSIGN_DAG_ID = "course_record_assign_held"
 REVERT_DAG_ID = "course_record_revert"
 
 # --- our own knobs (environment, read at DAG-parse time only where a schedule needs them) ----
@@ -34,19 +40,37 @@ LOAD_TIMEOUT_ENV = "COURSE_RECORD_LOAD_TIMEOUT_MINUTES"
 DEFAULT_SCAN_SCHEDULE = "*/5 * * * *"
 DEFAULT_LOAD_TIMEOUT = timedelta(minutes=30)
 
-# Landing layout (contract, DESIGN §6)
+# Landing layout (contract)
 COURSE_DIR = "course"
 GLOBAL_DIR = "global"
 ARCHIVE_DIR = "archive"
 QUARANTINE_DIR = "quarantine"
 REPORTS_DIR = "reports"
 
-# Record sources stamped on every imported row (DESIGN §5)
+# Record sources stamped on every imported row (contract)
 SOURCE_BY_IMPORTER = {"course": "course_import", "global": "legacy_global_import"}
 
 # Every loader transaction holds this PostgreSQL advisory lock, so loads never interleave even
 # where Airflow pools are not enforced. The number is arbitrary but fixed.
 LOAD_ADVISORY_LOCK_KEY = 0x43524931  # "CRI1"
+
+
+ASSIGN_SCHEDULE_ENV = "COURSE_RECORD_ASSIGN_SCHEDULE"
+DEFAULT_ASSIGN_SCHEDULE = "17 * * * *"  # hourly: held records wait for learners to sign up
+
+
+def assign_schedule() -> str:
+    return os.environ.get(ASSIGN_SCHEDULE_ENV) or DEFAULT_ASSIGN_SCHEDULE
+
+
+def missing_learners(configured: str | None = None) -> str:
+    """`create` or `hold`: the given value, else the environment, else `create`."""
+    value = (configured or os.environ.get(MISSING_LEARNERS_ENV) or "create").strip().lower()
+    if value not in MISSING_LEARNERS_MODES:
+        from include.course_records.errors import UsageError
+
+        raise UsageError(f"course_record_missing_learners is {value!r}: set it to 'create' or 'hold'")
+    return value
 
 
 def default_landing_url() -> str:

@@ -1,4 +1,4 @@
-"""Which importer a landing file goes through, from its path under the landing root (DESIGN §6)."""
+"""Which importer a landing file goes through, from its path under the landing root."""
 
 from __future__ import annotations
 

@@ -13,6 +13,6 @@ REPO = Path(__file__).resolve().parents[2]  # not from conftest: importing it wo
 
 dag = DagBag(dag_folder=str(REPO / "dags")).get_dag("course_record_import")
 run = dag.test(run_conf={"file": sys.argv[1], "importer": None, "course": None, "dry_run": False,
-                         "load_valid_rows": False})
+                         "load_valid_rows": False, "missing_learners": None, "assign_immediately": True})
 print(f"RUN STATE {run.state}")
 sys.exit(0 if run.state == "success" else 1)

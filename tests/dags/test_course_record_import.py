@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-from tests.conftest import REPO, count, drop, rows_of
+from tests.conftest import IMPORT_DEFAULTS, REPO, count, drop, rows_of
 
 DEMO = (REPO / "demo/course/CARD-101/card-101-2026.csv").read_text()
 
@@ -13,7 +13,7 @@ DEMO = (REPO / "demo/course/CARD-101/card-101-2026.csv").read_text()
 def run_import(dagbag, **conf):
     """One import run; every param is given, since dag.test() lets a run's conf leak into the next."""
     dag = dagbag.get_dag("course_record_import")
-    return dag.test(run_conf={"importer": None, "course": None, "dry_run": False, "load_valid_rows": False, **conf})
+    return dag.test(run_conf={**IMPORT_DEFAULTS, **conf})
 
 
 def summaries(landing):
@@ -184,3 +184,46 @@ def test_a_path_outside_the_layout_is_refused(dagbag, conn, landing, no_lock):
 
     assert run.state == "failed"
     assert count(conn, "course_import.ledger") == 0
+
+
+def test_a_cr_only_file_loads_line_by_line(dagbag, conn, landing, no_lock):
+    """Old "CSV (Macintosh)" exports end lines with CR alone."""
+    drop(landing, "course/CARD-101/mac.csv", DEMO.replace("\n", "\r"))
+
+    run_import(dagbag, file="course/CARD-101/mac.csv")
+
+    [summary] = summaries(landing)
+    assert summary["status"] == "loaded"
+    assert summary["created"]["enrollments"] == 3
+
+
+def test_a_cr_splitting_a_value_rejects_the_file_and_loads_no_fragment(dagbag, conn, landing, no_lock):
+    enrollments = count(conn, "lms.enrollment")
+    drop(landing, "course/CARD-101/split.csv", HEADER
+         + "ann@example.org,Ann,Lee,2026-05-04,1,2026-05-05,2.00,ama_pra_1,physician\n"
+         + "bo@example.org,Bo\rbo@example.org,Ek,2026-05-04,1,2026-05-05,2.00,ama_pra_1,other\n")
+
+    run_import(dagbag, file="course/CARD-101/split.csv", load_valid_rows=True)
+
+    [summary] = summaries(landing)
+    assert summary["status"] == "rejected"
+    assert [(i["rule"], i["line"]) for i in summary["issues"]] == [("F04", 3)]
+    assert summary["rows"]["total"] == 2
+    assert count(conn, "lms.enrollment") == enrollments
+    assert list((landing / "quarantine").glob("*-split.csv"))
+
+
+def test_two_new_learners_sharing_a_new_user_id_are_rejected_not_a_lock(dagbag, conn, landing, no_lock):
+    from airflow.models.variable import Variable
+
+    drop(landing, "course/CARD-101/twins.csv",
+         "external_user_id,external_email,first_name,last_name,enrollment_start,complete,date_completed,credits,credit_type\n"
+         "N77,ann@example.org,Ann,Lee,2026-05-04,1,2026-05-05,2.00,ama_pra_1\n"
+         "N77,bo@example.org,Bo,Ek,2026-05-04,1,2026-05-05,2.00,ama_pra_1\n")
+
+    run_import(dagbag, file="course/CARD-101/twins.csv")
+
+    [summary] = summaries(landing)
+    assert summary["status"] == "rejected"
+    assert {(i["rule"], i["line"]) for i in summary["issues"] if i["rule"] == "R02"} == {("R02", 2), ("R02", 3)}
+    assert Variable.get("course_record_import_lock", default_var=None) is None

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 EXPECTED = {"course_record_import", "course_record_landing_scan", "course_record_unlock", "course_record_pars_report",
-            "course_record_revert"}
+            "course_record_assign_held", "course_record_revert"}
 HEAVY = ("pandas", "great_expectations", "psycopg2", "numpy", "pyarrow")
 
 

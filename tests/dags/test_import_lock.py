@@ -12,14 +12,14 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, count, drop, rows_of
+from tests.conftest import IMPORT_DEFAULTS, REPO, count, drop, rows_of
 
 HEADER = "external_email,first_name,last_name,enrollment_start,complete,date_completed,credits,credit_type,participant_category\n"
 DEMO = (REPO / "demo/course/CARD-101/card-101-2026.csv").read_text()
 
 
 def run_dag(dagbag, dag_id, **conf):
-    defaults = {"course_record_import": {"importer": None, "course": None, "dry_run": False, "load_valid_rows": False},
+    defaults = {"course_record_import": IMPORT_DEFAULTS,
                 "course_record_unlock": {"reason": "", "confirm": False}}[dag_id]
     return dagbag.get_dag(dag_id).test(run_conf={**defaults, **conf})
 
@@ -224,3 +224,25 @@ def test_two_imports_at_once_load_one_after_the_other(tmp_path, conn, landing, n
     (_, _, first_max, _), (_, second_min, _, _) = batches
     assert first_max < second_min, "the two loads interleaved"
     assert rows_of(conn, "SELECT count(*), count(DISTINCT lower(email)) FROM lms.learner") == [(83, 83)]
+
+
+def test_a_row_the_checks_passed_but_the_database_refuses_locks_and_says_it_is_a_check_bug(
+        dagbag, conn, landing, no_lock):
+    """A constraint the checks don't know (here added by hand) stands in for a gap in the checks."""
+    with conn.cursor() as cur:
+        cur.execute("ALTER TABLE lms.learner ADD CONSTRAINT test_no_zed CHECK (first_name <> 'Zed')")
+    conn.commit()
+    try:
+        drop(landing, "course/CARD-101/zed.csv", HEADER + "zed@example.org,Zed,Shaw,2026-05-04,1,2026-05-05,2.00,ama_pra_1,physician\n")
+
+        run = run_dag(dagbag, "course_record_import", file="course/CARD-101/zed.csv")
+
+        assert run.state == "failed"
+        held = lock_value()
+        assert "bug in the pipeline's checks, not in the file" in held["reason"], held
+        assert count(conn, "lms.learner") == 3
+        assert (landing / "course/CARD-101/zed.csv").exists()
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("ALTER TABLE lms.learner DROP CONSTRAINT IF EXISTS test_no_zed")
+        conn.commit()

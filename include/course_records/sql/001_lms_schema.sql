@@ -1,4 +1,4 @@
--- The LMS stand-in (DESIGN §5): what the importers write into and the rules read from.
+-- The LMS stand-in: what the importers write into and the rules read from.
 CREATE SCHEMA IF NOT EXISTS lms;
 
 CREATE TABLE lms.credit_type (

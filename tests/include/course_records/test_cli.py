@@ -1,4 +1,4 @@
-"""The command line as ops run it (DESIGN §7): `python -m include.course_records validate …`.
+"""The command line as ops run it: `python -m include.course_records validate …`.
 
 Each run is a real subprocess on the throwaway LMS database (AIRFLOW_CONN_LMS_DB, set by
 conftest). A run that reaches Great Expectations costs ~7 s, so each one checks several things.

@@ -1,4 +1,4 @@
-"""The LMS schema migrations and the demo catalogue (DESIGN §5, §5a), on the real PostgreSQL."""
+"""The LMS schema migrations and the demo catalogue, on the real PostgreSQL."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import REPO, count, rows_of
+from tests.conftest import IMPORT_DEFAULTS, REPO, count, rows_of
 
 pytestmark = pytest.mark.remote
 
@@ -302,7 +302,7 @@ def test_s3_move_whose_delete_fails_keeps_both_copies(request, monkeypatch, capl
 
 # --- end to end: dropped remotely → scan → import DAG → LMS, archive, quarantine, reports ------
 
-IMPORT_PARAM_DEFAULTS = {"file": "", "importer": None, "course": None, "dry_run": False, "load_valid_rows": False}
+IMPORT_PARAM_DEFAULTS = {"file": "", **IMPORT_DEFAULTS}
 
 
 def _run_import(dagbag, **conf):

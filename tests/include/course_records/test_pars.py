@@ -1,302 +1,192 @@
-"""The PARS report on the real LMS database: who counts, which courses get a line, ACCME's layout and rules."""
+"""The PARS report on the real LMS database: who counts, per activity type, in the provider's time zone;
+learner completions, reconciliation, duplicates; the command line."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+from datetime import UTC, date, datetime
 
 import pytest
+from lxml import etree
 
 from include.course_records import cli, pars
 from include.course_records.errors import UsageError
-from include.course_records.pars import FIELDS
-
-# What ACCME's Template C says the first fields are, in order, and where the credits go.
-ACCME_FIRST_FIELDS = (
-    "Template", "ACCME Activity ID", "Provider Activity ID", "Reporting Year", "Activity Title", "Activity Date",
-    "City", "State", "Country", "Providership", "Activity Type", "Hours of Instruction", "# of Physicians",
-    "# of Other Learners", "Commercial Support Received?",
+from include.course_records.pars_xml import EXTENSION, MEMS
+from tests.include.course_records.pars_catalogue import (
+    CLOSED,
+    add_course,
+    enroll,
+    restore_time_zone,
+    set_course,
+    set_time_zone,
 )
-COUNT_FIELDS = ("# of Physicians", "# of Other Learners")
-# The fields the LMS has data for; every other field must stay empty.
-FILLED_FIELDS = {"Template", "Provider Activity ID", "Reporting Year", "Activity Title", "Activity Date", "City",
-                 "State", "Country", "Providership", "Activity Type", "Hours of Instruction", *COUNT_FIELDS,
-                 "Number of AMA PRA Category 1 Credits Designated"}
+
+NOW = datetime(2027, 2, 1, tzinfo=UTC)
+NS = {"m": MEMS, "cr": EXTENSION, "lom": "http://ltsc.ieee.org/xsd/LOM"}
 
 
-def enroll(conn, course: str, email: str, *, start: str | None = "2026-05-01 09:00Z",
-           completed: str | None = "2026-05-02 10:00Z", category: str | None = "physician",
-           source: str | None = None) -> None:
-    """An enrollment as the LMS would hold it; `source` None is a native LMS record."""
-    with conn.cursor() as cur:
-        cur.execute("""
-            INSERT INTO lms.learner (email, first_name, last_name) VALUES (%(email)s, 'Test', 'Learner')
-            ON CONFLICT DO NOTHING;
-            INSERT INTO lms.enrollment (learner_id, course_id, enrollment_start, complete, date_completed,
-                                        participant_category, import_source)
-            SELECT l.id, c.id, %(start)s, %(completed)s IS NOT NULL, %(completed)s, %(category)s, %(source)s
-            FROM lms.learner l, lms.course c
-            WHERE lower(l.email) = lower(%(email)s) AND c.external_course_id = %(course)s""",
-                    {"email": email, "course": course, "start": start, "completed": completed,
-                     "category": category, "source": source})
-        assert cur.rowcount == 1, f"no course {course}"
-    conn.commit()
+@pytest.fixture
+def chicago(conn):
+    set_time_zone(conn, "America/Chicago")
+    yield conn
+    restore_time_zone()
 
 
-def set_course(conn, course: str, **columns) -> None:
-    """Change a course's PARS fields (column names without the pars_ prefix) or title."""
-    with conn.cursor() as cur:
-        for column, value in columns.items():
-            name = column if column in ("title", "is_imported_shell") else f"pars_{column}"
-            cur.execute(f"UPDATE lms.course SET {name} = %s WHERE external_course_id = %s", (value, course))
-    conn.commit()
-
-
-def add_shell(conn, course: str) -> None:
-    with conn.cursor() as cur:
-        cur.execute("INSERT INTO lms.course (external_course_id, title, is_imported_shell, import_source)"
-                    " VALUES (%s, 'Legacy archive', true, 'legacy_global_import')", (course,))
-    conn.commit()
-
-
-def line_of(report: pars.ParsReport, course: str) -> pars.ActivityLine:
-    [line] = [line for line in report.lines if line.external_course_id == course]
-    return line
-
-
-def course_of(report: pars.ParsReport, course: str) -> pars.CourseCount:
-    [found] = [c for c in report.courses if c.external_course_id == course]
+def reported(report: pars.ParsReport, course: str) -> pars.ReportedActivity:
+    [found] = [r for r in report.activities if r.activity.external_course_id == course]
     return found
 
 
-def batch_fields(text: str) -> list[list[str]]:
-    return [line.split("\t") for line in text.split("\n")[:-1]]
+def counted(report: pars.ParsReport, course: str) -> tuple[int, int]:
+    counts = reported(report, course).counts
+    return counts.physicians, counts.other_learners
 
 
-def summary_rows(report: pars.ParsReport) -> dict[str, dict[str, str]]:
-    return {row["external_course_id"]: row for row in csv.DictReader(io.StringIO(pars.summary_csv(report)))}
+def csv_rows(text: str | bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text.decode() if isinstance(text, bytes) else text)))
 
 
-# --- layout ------------------------------------------------------------------------------------
+def uploaded(report: pars.ParsReport, system: str = pars.PARS) -> dict[str, dict[str, str]]:
+    """The upload file's activities by Provider Activity ID: counts and extension values."""
+    root = etree.fromstring(pars.activity_file(report, system))
+    found = {}
+    for activity in root.iterfind("m:MedicalEducationMetrics", NS):
+        pid = activity.findtext("m:ActivityDescription/lom:lom/lom:general/lom:identifier/lom:entry", namespaces=NS)
+        found[pid] = {
+            "physicians": activity.findtext("m:ParticipationMetrics/m:ParticipantsByCategory[@category='Physicians']",
+                                            namespaces=NS),
+            "other": activity.findtext("m:ParticipationMetrics/m:ParticipantsByCategory[@category='Other Learners']",
+                                       namespaces=NS),
+            "year": activity.findtext("m:XtensibleInfo/cr:ReportingYear", namespaces=NS),
+        }
+    return found
 
-def test_field_order_is_accmes_template_c():
-    assert len(FIELDS) == 58 and len(set(FIELDS)) == 58
-    assert FIELDS[:15] == ACCME_FIRST_FIELDS
-    assert FIELDS.index("Number of AMA PRA Category 1 Credits Designated") == 37  # field 38
-    assert FIELDS.index("Joint Provider(s)") == 36
-    assert FIELDS[-1] == "Other Competencies - Competencies other than those listed were addressed"
-    assert FILLED_FIELDS.issubset(FIELDS)
 
+# --- who counts ------------------------------------------------------------------------------------
 
-def test_demo_catalogue_gives_one_card_101_line_with_fields_where_accme_wants_them(conn):
+def test_the_demo_catalogue_reports_its_three_activities_and_passes_the_check(conn):
     report = pars.build_report(conn, 2026)
 
-    assert [line.external_course_id for line in report.lines] == ["CARD-101"]
-    assert report.problems == []
-    [fields] = batch_fields(pars.batch_file(report))
-    by_name = dict(zip(FIELDS, fields, strict=True))
-    assert {name: by_name[name] for name in FILLED_FIELDS} == {
-        "Template": "Template C", "Provider Activity ID": "101", "Reporting Year": "2026",
-        "Activity Title": "Cardiology Update", "Activity Date": "", "City": "Chicago", "State": "IL",
-        "Country": "USA", "Providership": "Direct", "Activity Type": "C", "Hours of Instruction": "2.00",
-        "# of Physicians": "1", "# of Other Learners": "0",
-        "Number of AMA PRA Category 1 Credits Designated": "2.00"}
-    assert fields[FIELDS.index("Provider Activity ID")] == "101"
-    assert fields[FIELDS.index("# of Physicians")] == "1"
-    assert line_of(report, "CARD-101").value("Activity Type") == "C"
+    assert [(r.activity.external_course_id, r.written) for r in report.activities] == [
+        ("CARD-101", True), ("NEURO-201", True), ("PHARM-301", True)]
+    assert counted(report, "CARD-101") == (1, 0)  # Ada
+    assert reported(report, "NEURO-201").counts.incomplete == 1  # Alan
+    assert uploaded(report)["101"] == {"physicians": "1", "other": "0", "year": "2026"}
+    assert report.problem_lines() == []
 
 
-# --- who counts ----------------------------------------------------------------------------------
+def test_records_count_only_when_complete_course_level_or_native_with_start_and_category(conn):
+    enroll(conn, "CARD-101", "course-level@example.org", start="2026-03-01 08:00Z", completed="2026-03-02 10:00Z")
+    enroll(conn, "CARD-101", "native@example.org", start="2026-03-01 08:00Z", completed="2026-03-02 10:00Z",
+           category="other", source=None)
+    enroll(conn, "CARD-101", "legacy@example.org", start="2026-03-01 08:00Z", completed="2026-03-02 10:00Z",
+           source="legacy_global_import")
+    enroll(conn, "CARD-101", "no-start@example.org", start=None, completed="2026-03-02 10:00Z")
+    enroll(conn, "CARD-101", "no-category@example.org", start="2026-03-01 08:00Z", completed="2026-03-02 10:00Z",
+           category=None)
+    enroll(conn, "CARD-101", "not-finished@example.org", start="2026-03-01 08:00Z")
 
-def test_global_import_learners_are_not_counted_course_level_and_native_are(conn):
-    enroll(conn, "CARD-101", "course-level@example.org", source="course_import")
-    enroll(conn, "CARD-101", "native@example.org", category="other", source=None)
-    enroll(conn, "CARD-101", "legacy-1@example.org", source="legacy_global_import")
-    enroll(conn, "CARD-101", "legacy-2@example.org", category="other", source="legacy_global_import")
+    counts = reported(pars.build_report(conn, 2026), "CARD-101").counts
 
-    report = pars.build_report(conn, 2026)
-
-    card = line_of(report, "CARD-101")
-    assert (card.physicians, card.other_learners) == (2, 1)  # Ada (demo) and the course-level import; native
-    assert (card.value("# of Physicians"), card.value("# of Other Learners")) == ("2", "1")
-    assert summary_rows(report)["CARD-101"]["not_counted_global_import"] == "2"
-
-
-def test_physicians_and_other_learners_are_counted_apart(conn):
-    for n in range(3):
-        enroll(conn, "NEURO-201", f"other-{n}@example.org", category="other")
-    enroll(conn, "NEURO-201", "doctor@example.org", category="physician")
-
-    line = line_of(pars.build_report(conn, 2026), "NEURO-201")
-
-    assert (line.value("# of Physicians"), line.value("# of Other Learners")) == ("1", "3")
+    assert counts == pars.Counts(physicians=2, other_learners=1, incomplete=1, global_import=1, other_year=0,
+                                 no_enrollment_start=1, no_participant_category=1)
 
 
-def test_completions_without_start_category_or_completion_do_not_count(conn):
-    enroll(conn, "PHARM-301", "no-start@example.org", start=None)
-    enroll(conn, "PHARM-301", "no-category@example.org", category=None)
-    enroll(conn, "PHARM-301", "not-complete@example.org", completed=None)
-    enroll(conn, "PHARM-301", "last-year@example.org", completed="2025-06-01 12:00Z")
+def test_a_live_course_is_reported_in_its_own_year_with_completions_after_new_year(conn):
+    add_course(conn, "WINTER", "Winter Meeting", offers={"ama_pra_1": 3}, **{
+        **CLOSED, "pars_provider_activity_id": "77", "pars_activity_type": "C", "pars_activity_date": "2025-12-10",
+        "pars_activity_end_date": "2025-12-11", "pars_description": "d", "pars_city": "Chicago", "pars_state": "IL",
+        "pars_country": "USA", "pars_providership": "Direct", "pars_hours_of_instruction": 3,
+        "pars_ama_credits_designated": 3})
+    enroll(conn, "WINTER", "december@example.org", completed="2025-12-11 16:00Z")
+    enroll(conn, "WINTER", "january@example.org", completed="2026-01-08 16:00Z")
 
-    report = pars.build_report(conn, 2026)
+    before, after = pars.build_report(conn, 2025), pars.build_report(conn, 2026)
 
-    assert "PHARM-301" not in [line.external_course_id for line in report.lines]
-    pharm = course_of(report, "PHARM-301")
-    assert (pharm.counted_learners, pharm.status, pharm.problems) == (0, "no counted learner", ())
-    row = summary_rows(report)["PHARM-301"]
-    assert (row["not_counted_no_enrollment_start"], row["not_counted_no_participant_category"]) == ("1", "1")
-    assert line_of(pars.build_report(conn, 2025), "PHARM-301").physicians == 1
-
-
-def test_the_reporting_year_is_the_utc_calendar_year_whatever_the_session_time_zone(conn):
-    enroll(conn, "PHARM-301", "new-years-eve-chicago@example.org", completed="2026-12-31 23:30-06")  # 2027 UTC
-    enroll(conn, "PHARM-301", "first-second@example.org", completed="2026-01-01 00:00Z")
-    enroll(conn, "PHARM-301", "paris-new-year@example.org", completed="2026-01-01 00:30+01")  # 2025 UTC
-    with conn.cursor() as cur:
-        cur.execute("SET TIME ZONE 'America/Chicago'")
-    conn.commit()
-
-    counted = {year: line_of(pars.build_report(conn, year), "PHARM-301").physicians for year in (2025, 2026, 2027)}
-
-    assert counted == {2025: 1, 2026: 1, 2027: 1}
+    assert counted(before, "WINTER") == (2, 0)
+    assert "WINTER" not in [r.activity.external_course_id for r in after.activities]
+    assert "77" not in uploaded(after)
+    [(activity, completions)] = after.elsewhere
+    assert (activity.external_course_id, completions) == ("WINTER", 1)
 
 
-def test_imported_shells_never_appear(conn):
-    add_shell(conn, "LEGACY-2019-ECG")
-    # Even a record that would count elsewhere: a shell is never a PARS activity.
-    enroll(conn, "LEGACY-2019-ECG", "native@example.org", source=None)
-    enroll(conn, "LEGACY-2019-ECG", "legacy@example.org", source="legacy_global_import")
+def test_a_series_counts_each_learner_once_per_session_over_its_twelve_months(conn):
+    add_course(conn, "TUMOR", "Tumor Board 2026", offers={"ama_pra_1": 1}, **{
+        **CLOSED, "pars_provider_activity_id": "88", "pars_activity_type": "RSS", "pars_activity_date": "2026-01-01",
+        "pars_activity_end_date": "2026-12-31", "pars_description": "d", "pars_city": "Chicago",
+        "pars_state": "IL", "pars_country": "USA", "pars_providership": "Direct", "pars_hours_of_instruction": 2,
+        "pars_ama_credits_designated": 2})
+    add_course(conn, "TUMOR-06", "Tumor Board June", offers={"ama_pra_1": 1}, series_of="TUMOR")
+    enroll(conn, "TUMOR", "one@example.org", completed="2026-01-14 13:00Z")
+    enroll(conn, "TUMOR-06", "one@example.org", completed="2026-06-10 13:00Z")
+    enroll(conn, "TUMOR-06", "two@example.org", completed="2026-06-10 13:00Z", category="other")
+    enroll(conn, "TUMOR-06", "late@example.org", completed="2027-01-05 13:00Z")
 
     report = pars.build_report(conn, 2026)
 
-    assert [line.external_course_id for line in report.lines] == ["CARD-101"]
-    assert "LEGACY-2019-ECG" not in {c.external_course_id for c in report.courses}
-    assert "LEGACY" not in pars.batch_file(report) + pars.summary_csv(report) + "".join(report.problems)
+    assert counted(report, "TUMOR") == (2, 1)  # one@ twice (two sessions), two@ once
+    assert reported(report, "TUMOR").counts.other_year == 1
+    assert reported(report, "TUMOR").activity.sessions == ("TUMOR-06",)
+    assert "TUMOR-06" not in [r.activity.external_course_id for r in report.activities]
 
 
-# --- ACCME's rules -------------------------------------------------------------------------------
+def test_an_enduring_material_is_reported_each_year_under_one_id_with_cumulative_counts(conn):
+    enroll(conn, "NEURO-201", "first@example.org", start="2026-04-02 08:00Z", completed="2026-05-01 10:00Z")
+    enroll(conn, "NEURO-201", "second@example.org", start="2027-01-02 08:00Z", completed="2027-02-01 10:00Z")
+    enroll(conn, "NEURO-201", "third@example.org", start="2028-03-02 08:00Z", completed="2028-03-03 10:00Z")
 
-def test_a_course_missing_its_activity_type_is_reported_and_not_written(conn):
-    set_course(conn, "CARD-101", activity_type=None)
-    enroll(conn, "NEURO-201", "neuro@example.org")
+    by_year = {year: uploaded(pars.build_report(conn, year)).get("201") for year in (2026, 2027, 2028, 2029, 2030)}
 
-    report = pars.build_report(conn, 2026)
-
-    assert [line.external_course_id for line in report.lines] == ["NEURO-201"]
-    [problem] = report.problems
-    assert problem.startswith("CARD-101 (Cardiology Update; 1 physician(s) and 0 other learner(s) left out")
-    assert "activity type is empty: set pars_activity_type to one of C, RSS, IL" in problem
-    assert "Cardiology" not in pars.batch_file(report)
-    row = summary_rows(report)["CARD-101"]
-    assert (row["status"], row["physicians"]) == ("not written", "1")
-    assert "activity type is empty" in row["problems"]
+    assert {year: found and found["physicians"] for year, found in by_year.items()} == {
+        2026: "1", 2027: "2", 2028: "3", 2029: "3", 2030: None}  # runs 2026-04-01 to 2029-03-31
 
 
-@pytest.mark.parametrize(("columns", "expected"), [
-    ({"activity_type": "ML"}, "activity type 'ML' is not one of ACCME's"),
-    ({"hours_of_instruction": 0}, "hours of instruction is 0.00: set pars_hours_of_instruction to more than 0"),
-    ({"hours_of_instruction": None}, "hours of instruction is empty"),
-    ({"city": None}, "city is empty: a C activity needs pars_city"),
-    ({"city": "  "}, "city is empty"),
-    ({"country": None}, "country is empty: a C activity needs pars_country"),
-    ({"state": None}, "state is empty: an activity in the USA needs pars_state"),
-    ({"providership": None}, "providership is empty: set pars_providership to Direct or Joint"),
-    ({"provider_activity_id": None}, "Provider Activity ID is empty"),
-    ({"provider_activity_id": ""}, "Provider Activity ID is empty"),
-])
-def test_each_accme_rule_keeps_the_course_out_and_says_what_to_fix(conn, columns, expected):
-    set_course(conn, "CARD-101", **columns)
+def test_the_year_ends_at_midnight_in_the_providers_time_zone(chicago):
+    # 23:30 on New Year's Eve in Chicago is 05:30 on 1 January in UTC
+    enroll(chicago, "NEURO-201", "late-night@example.org", start="2026-12-01 08:00-06", completed="2026-12-31 23:30-06")
 
-    report = pars.build_report(conn, 2026)
+    in_chicago = pars.build_report(chicago, 2026)
+    set_time_zone(chicago, "UTC")
+    in_utc = pars.build_report(chicago, 2026)
 
-    assert report.lines == []
-    [problem] = report.problems
-    assert problem.startswith("CARD-101 ") and expected in problem
+    assert in_chicago.time_zone == "America/Chicago" and counted(in_chicago, "NEURO-201") == (1, 0)
+    assert counted(in_utc, "NEURO-201") == (0, 0) and reported(in_utc, "NEURO-201").counts.other_year == 1
 
 
-def test_every_broken_rule_of_a_course_is_named_in_its_one_problem(conn):
-    set_course(conn, "CARD-101", activity_type="RSS", city=None, country=None, hours_of_instruction=None)
+def test_a_time_zone_that_is_not_one_is_a_usage_error(chicago):
+    set_time_zone(chicago, "Mars/Olympus")
 
-    [problem] = pars.build_report(conn, 2026).problems
+    with pytest.raises(UsageError, match=r"not an IANA time zone name: set lms\.pars_provider\.time_zone"):
+        pars.build_report(chicago, 2026)
 
-    assert all(part in problem for part in ("city is empty", "country is empty", "hours of instruction is empty"))
 
-
-def test_two_courses_sharing_a_provider_activity_id_are_both_held_back(conn):
-    set_course(conn, "NEURO-201", provider_activity_id="101")
-    enroll(conn, "NEURO-201", "neuro@example.org")
+def test_imported_shells_are_never_activities_but_their_records_are_listed(conn):
+    add_course(conn, "LEGACY-1", "Old course", shell=True)
+    enroll(conn, "LEGACY-1", "lost@example.org", completed="2026-05-01 10:00Z")
+    enroll(conn, "LEGACY-1", "legacy@example.org", completed="2026-05-01 10:00Z", source="legacy_global_import")
 
     report = pars.build_report(conn, 2026)
 
-    assert report.lines == []
-    assert sorted(p.split(" ", 1)[0] for p in report.problems) == ["CARD-101", "NEURO-201"]
-    assert "Provider Activity ID 101 is also the id of NEURO-201" in report.problems[0]
+    assert "LEGACY-1" not in [r.activity.external_course_id for r in report.activities]
+    assert b"LEGACY" not in pars.activity_file(report, pars.PARS)
+    [row] = [r for r in csv_rows(pars.export_files(report, None, NOW)[pars.RECONCILIATION_CSV])
+             if r["external_course_id"] == "LEGACY-1"]
+    assert (row["status"], row["not_counted_in_shell"], row["not_counted_global_import"]) == ("imported shell", "1", "1")
+    assert "create the real course" in row["note"]
 
 
-def test_place_is_blank_for_activities_other_than_courses_and_series(conn):
-    set_course(conn, "NEURO-201", city="Boston", state="MA", country="USA")
-    enroll(conn, "NEURO-201", "neuro@example.org")
-
-    line = line_of(pars.build_report(conn, 2026), "NEURO-201")
-
-    assert (line.value("Activity Type"), line.value("City"), line.value("State"), line.value("Country")) == (
-        "IEM", "", "", "")
-
-
-def test_a_course_outside_the_usa_needs_no_state(conn):
-    set_course(conn, "CARD-101", city="Toronto", state=None, country="CAN")
-
-    line = line_of(pars.build_report(conn, 2026), "CARD-101")
-
-    assert (line.value("City"), line.value("State"), line.value("Country")) == ("Toronto", "", "CAN")
-
-
-# --- the batch file ------------------------------------------------------------------------------
-
-def test_empty_fields_are_empty_never_zero_or_a_space(conn):
-    set_course(conn, "CARD-101", ama_credits_designated=None, activity_date=None)
-    enroll(conn, "NEURO-201", "neuro@example.org", category="other")  # 0 physicians: a count, not a blank
-
-    text = pars.batch_file(pars.build_report(conn, 2026))
-
-    for fields in batch_fields(text):
-        assert len(fields) == len(FIELDS)
-        by_name = dict(zip(FIELDS, fields, strict=True))
-        assert by_name["Number of AMA PRA Category 1 Credits Designated"] in ("", "1.50")
-        assert by_name["Activity Date"] == ""
-        assert all(value == value.strip() and value != "" for name, value in by_name.items()
-                   if name in FILLED_FIELDS - {"Activity Date", "City", "State", "Country",
-                                               "Number of AMA PRA Category 1 Credits Designated"})
-        assert {name: value for name, value in by_name.items() if name not in FILLED_FIELDS} == dict.fromkeys(
-            set(FIELDS) - FILLED_FIELDS, "")
-        assert [name for name, value in by_name.items() if value.strip() in ("0", "0.00")] in (
-            [], ["# of Physicians"], ["# of Other Learners"])
-    assert " \t" not in text and "\t " not in text and "\t0.00\t" not in text
-    assert "\tCardiology Update\t\tChicago\tIL\tUSA\tDirect\tC\t2.00\t1\t0\t" in text
-
-
-def test_batch_file_is_tab_delimited_lf_no_header_one_line_per_course(conn):
-    set_course(conn, "CARD-101", title="Cardiology\tUpdate\r\n2026 ", activity_date="2026-03-05")
-    enroll(conn, "NEURO-201", "neuro@example.org")
+def test_a_joint_accreditation_activity_is_reported_to_ja_pars_apart(conn):
+    set_course(conn, "PHARM-301", pars_joint_accreditation=True)
+    enroll(conn, "PHARM-301", "pharmacist@example.org", start="2026-02-01 08:00Z", completed="2026-02-02 10:00Z",
+           category="other")
 
     report = pars.build_report(conn, 2026)
-    text = pars.batch_file(report)
 
-    assert text.endswith("\n") and "\r" not in text
-    lines = text.split("\n")[:-1]
-    assert len(lines) == len(report.lines) == 2
-    assert all(line.count("\t") == len(FIELDS) - 1 and line.startswith("Template C\t") for line in lines)
-    card = line_of(report, "CARD-101")
-    assert card.value("Activity Title") == "Cardiology Update 2026"
-    assert card.value("Activity Date") == "03/05/2026"
-
-
-def test_a_year_with_nothing_to_report_gives_an_empty_file(conn):
-    report = pars.build_report(conn, 2019)
-
-    assert (report.lines, report.problems, report.courses) == ([], [], [])
-    assert pars.batch_file(report) == ""
-    assert pars.summary_csv(report) == ",".join(pars.SUMMARY_COLUMNS) + "\n"
+    assert "301" not in uploaded(report, pars.PARS)
+    assert uploaded(report, pars.JA_PARS) == {"301": {"physicians": "0", "other": "1", "year": "2026"}}
+    assert reported(report, "PHARM-301").activity.system == "JA-PARS"
 
 
 @pytest.mark.parametrize("year", [0, 26, 20260])
@@ -305,39 +195,147 @@ def test_the_year_must_have_four_digits(conn, year):
         pars.build_report(conn, year)
 
 
-def test_summary_csv_has_every_course_with_a_completion_and_why_learners_did_not_count(conn):
-    enroll(conn, "CARD-101", "legacy@example.org", source="legacy_global_import")
-    enroll(conn, "NEURO-201", "no-category@example.org", category=None)
-    set_course(conn, "CARD-101", title="=HYPERLINK(\"x\")")
-
-    rows = list(csv.DictReader(io.StringIO(pars.summary_csv(pars.build_report(conn, 2026)))))
-
-    assert tuple(rows[0]) == pars.SUMMARY_COLUMNS
-    assert [(r["external_course_id"], r["physicians"], r["other_learners"], r["counted_learners"],
-             r["not_counted_global_import"], r["not_counted_no_participant_category"], r["status"])
-            for r in rows] == [("CARD-101", "1", "0", "1", "1", "0", "written"),
-                               ("NEURO-201", "0", "0", "0", "0", "1", "no counted learner")]
-    assert rows[0]["title"] == "'=HYPERLINK(\"x\")"  # shown as text in a spreadsheet, never run
+@pytest.mark.parametrize(("today", "year"), [
+    (date(2027, 1, 1), 2026), (date(2027, 3, 31), 2026), (date(2027, 4, 1), 2027), (date(2027, 12, 31), 2027)])
+def test_the_default_year_is_the_previous_one_until_31_march(today, year):
+    assert pars.default_reporting_year(today) == year
 
 
-# --- the command line ------------------------------------------------------------------------------
+# --- learner completions, duplicates, reconciliation -------------------------------------------------
 
-def test_cli_writes_the_batch_file_and_summary_and_exits_0(conn, tmp_path, capsys):
-    out = tmp_path / "pars-2026.txt"
+def test_learner_completions_list_moc_and_cme_finder_lines_and_who_lacks_what(conn):
+    # PHARM-301: registered for ABIM MOC and CME Finder; offers ama_pra_1 and abim_moc
+    both = {"ama_pra_1": 3, "abim_moc": 3}
+    enroll(conn, "PHARM-301", "ready@example.org", first="Ready", last="Doc", start="2026-02-01 08:00Z",
+           completed="2026-02-02 10:00Z", credits=both, birth=(7, 4), board_ids={"ABIM": "A-1"})
+    enroll(conn, "PHARM-301", "no-board@example.org", first="No", last="Board", start="2026-02-01 08:00Z",
+           completed="2026-02-03 10:00Z", credits=both, birth=(1, 2))
+    enroll(conn, "PHARM-301", "no-birthday@example.org", first="No", last="Birthday", start="2026-02-01 08:00Z",
+           completed="2026-02-04 10:00Z", credits={"ama_pra_1": 3})
+    enroll(conn, "PHARM-301", "nurse@example.org", first="A", last="Nurse", start="2026-02-01 08:00Z",
+           completed="2026-02-05 10:00Z", credits={"ama_pra_1": 3}, category="other", birth=(3, 3))
+
+    files = pars.export_files(pars.build_report(conn, 2026), None, NOW)
+
+    ready = [(r["email"], r["ama_pra_1_credits"], r["moc_board"], r["moc_board_id"], r["moc_points"],
+              r["completion_date"]) for r in csv_rows(files[pars.LEARNERS_CSV])]
+    assert ready == [("ready@example.org", "3.00", "", "", "", "02/02/2026"),
+                     ("ready@example.org", "", "ABIM", "A-1", "3.00", "02/02/2026"),
+                     ("no-board@example.org", "3.00", "", "", "", "02/03/2026")]  # the nurse earns no CME line
+    lacking = [(r["email"], r["moc_board"], r["missing"], r["fix"]) for r in csv_rows(files[pars.LEARNERS_MISSING_CSV])]
+    assert lacking == [
+        ("no-board@example.org", "ABIM", "ABIM board id",
+         "add the learner's ABIM id to lms.learner_board_id (board ABIM)"),
+        ("no-birthday@example.org", "", "date of birth (month/day)", "set lms.learner.birth_month and birth_day")]
+
+
+def test_the_same_name_under_two_emails_in_one_activity_is_flagged(conn):
+    enroll(conn, "CARD-101", "ada.lovelace@example.net", first="ADA ", last=" lovelace", start="2026-03-01 08:00Z",
+           completed="2026-03-02 10:00Z")
+    enroll(conn, "CARD-101", "grace.h@example.net", first="Grace", last="Hopper", start="2026-03-01 08:00Z",
+           completed="2026-03-02 10:00Z")  # alone in this activity: not a duplicate
+
+    report = pars.build_report(conn, 2026)
+
+    [row] = csv_rows(pars.export_files(report, None, NOW)[pars.DUPLICATES_CSV])
+    assert (row["external_course_id"], row["learners"], row["emails"], row["external_user_ids"]) == (
+        "CARD-101", "2", "ada.lovelace@example.net; ada@example.org", "U1001")
+    assert counted(report, "CARD-101") == (3, 0)  # flagged, still counted: a person decides
+
+
+def test_a_learner_known_by_sso_id_alone_is_listed_and_compared(conn):
+    with conn.cursor() as cur:
+        cur.execute("""
+            INSERT INTO lms.learner (external_user_id, first_name, last_name, birth_month, birth_day)
+            VALUES ('SSO-9', 'Ada', 'Lovelace', 12, 10);
+            INSERT INTO lms.enrollment (learner_id, course_id, enrollment_start, complete, date_completed,
+                                        participant_category, import_source)
+            SELECT l.id, c.id, '2026-02-01 08:00Z', true, '2026-03-02 10:00Z', 'physician', 'course_import'
+            FROM lms.learner l, lms.course c
+            WHERE l.external_user_id = 'SSO-9' AND c.external_course_id IN ('CARD-101', 'PHARM-301');
+            INSERT INTO lms.credit_record (enrollment_id, credit_type_id, credits)
+            SELECT e.id, t.id, 3 FROM lms.enrollment e JOIN lms.learner l ON l.id = e.learner_id
+            JOIN lms.course c ON c.id = e.course_id, lms.credit_type t
+            WHERE l.external_user_id = 'SSO-9' AND c.external_course_id = 'PHARM-301' AND t.machine_name = 'ama_pra_1'""")
+    conn.commit()
+
+    files = pars.export_files(pars.build_report(conn, 2026), None, NOW)
+
+    [line] = csv_rows(files[pars.LEARNERS_CSV])
+    assert (line["external_user_id"], line["email"], line["provider_activity_id"]) == ("SSO-9", "", "301")
+    [duplicate] = csv_rows(files[pars.DUPLICATES_CSV])
+    assert (duplicate["learners"], duplicate["emails"], duplicate["external_user_ids"]) == (
+        "2", "ada@example.org", "U1001; SSO-9")
+
+
+def test_hostile_values_are_neutralised_in_every_csv(conn):
+    set_course(conn, "CARD-101", title="=HYPERLINK(\"http://evil\")")
+    enroll(conn, "CARD-101", "x@example.org", first="+cmd", last="-1", start="2026-03-01 08:00Z",
+           completed="2026-03-02 10:00Z")
+    enroll(conn, "CARD-101", "y@example.org", first="+CMD", last="-1", start="2026-03-01 08:00Z",
+           completed="2026-03-02 10:00Z")
+
+    files = pars.export_files(pars.build_report(conn, 2026), None, NOW)
+
+    assert csv_rows(files[pars.RECONCILIATION_CSV])[0]["title"] == "'=HYPERLINK(\"http://evil\")"
+    assert csv_rows(files[pars.DUPLICATES_CSV])[0]["last_name"] == "'-1"
+
+
+# --- the command line ---------------------------------------------------------------------------------
+
+def test_cli_writes_every_file_beside_the_activity_file_and_exits_0(conn, tmp_path, capsys):
+    out = tmp_path / "pars-2026.xml"
 
     status = cli.main(["pars-report", "--year", "2026", "--out", str(out)])
 
     assert status == 0
-    assert out.read_bytes() == pars.batch_file(pars.build_report(conn, 2026)).encode()
-    assert (tmp_path / "pars-2026.summary.csv").read_text().startswith("reporting_year,")
-    assert "PARS 2026: 1 activities" in capsys.readouterr().out
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([
+        "pars-2026.xml", "pars-2026.ja-activities.xml", "pars-2026.learners.csv", "pars-2026.learners-missing.csv",
+        "pars-2026.problems.csv", "pars-2026.reconciliation.csv", "pars-2026.duplicates.csv",
+        "pars-2026.reconciliation.json"])
+    assert set(uploaded(pars.build_report(conn, 2026))) == {"101", "201", "301"}
+    assert etree.fromstring(out.read_bytes()).tag == "ACCMEActivities"
+    printed = capsys.readouterr().out
+    assert f"3 activities for PARS → {out}" in printed and "0 for JA-PARS" in printed
 
 
-def test_cli_exits_1_and_names_the_course_when_one_is_not_written(conn, tmp_path, capsys):
-    set_course(conn, "CARD-101", activity_type=None)
+def test_cli_without_out_prints_the_pars_activity_file(conn, capsysbinary):
+    assert cli.main(["pars-report", "--year", "2026"]) == 0
 
-    status = cli.main(["pars-report", "--year", "2026", "--out", str(tmp_path / "pars.txt")])
+    root = etree.fromstring(capsysbinary.readouterr().out)
+    assert len(root) == 3
+
+
+def test_cli_compares_with_the_last_export_of_the_same_year_in_that_folder(conn, tmp_path):
+    out = tmp_path / "pars-2026.xml"
+    assert cli.main(["pars-report", "--year", "2026", "--out", str(tmp_path / "pars-2025.xml")]) == 0  # another name
+    assert cli.main(["pars-report", "--year", "2026", "--out", str(out)]) == 0
+    enroll(conn, "CARD-101", "new@example.org", start="2026-03-01 08:00Z", completed="2026-03-02 10:00Z")
+
+    assert cli.main(["pars-report", "--year", "2026", "--out", str(out)]) == 0
+
+    card = [r for r in csv_rows(out.with_suffix(".reconciliation.csv").read_text()) if r["external_course_id"] == "CARD-101"]
+    assert [(r["physicians"], r["change_physicians"], r["change_other_learners"]) for r in card] == [("2", "1", "0")]
+    assert json.loads(out.with_suffix(".reconciliation.json").read_text())["activities"][0]["physicians"] == 2
+
+
+def test_cli_exits_1_naming_activity_field_and_fix_when_an_activity_fails(conn, tmp_path, capsys):
+    set_course(conn, "CARD-101", pars_country="US")
+    out = tmp_path / "pars.xml"
+
+    status = cli.main(["pars-report", "--year", "2026", "--out", str(out)])
 
     assert status == 1
-    assert "not written: CARD-101 (Cardiology Update" in capsys.readouterr().err
-    assert (tmp_path / "pars.txt").read_text() == ""
+    err = capsys.readouterr().err
+    assert ("not written: PARS activity 101 (CARD-101 Cardiology Update): Country 'US' is not in ACCME's country "
+            "list (ISO 3166-1 alpha-3 codes) (value) — set lms.course.pars_country of CARD-101 to the three-letter "
+            "code, e.g. USA, CAN, GBR") in err
+    assert "1 activity failed the pre-submission check" in err
+    assert "101" not in uploaded(pars.build_report(conn, 2026))
+    [problem] = csv_rows(out.with_suffix(".problems.csv").read_text())
+    assert (problem["provider_activity_id"], problem["field"], problem["stage"]) == ("101", "Country", "value")
+
+
+def test_cli_bad_year_is_a_usage_error(conn, capsys):
+    assert cli.main(["pars-report", "--year", "26"]) == 2
+    assert "four digits" in capsys.readouterr().err

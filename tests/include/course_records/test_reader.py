@@ -279,3 +279,11 @@ def test_data_lines_are_counted_when_the_bytes_are_not_utf8():
 
     assert findings(result) == [("F01", 4)]
     assert result.data_lines == 2
+
+
+@pytest.mark.parametrize("hint", ["sep=,", "sep=;", "SEP=,"])
+def test_excels_delimiter_hint_line_is_named_not_read_as_the_header(hint):
+    result = read(hint + "\n" + HEADER + "ada@example.org,Ada,Lovelace\n")
+
+    assert findings(result) == [("F04", 1)]
+    assert "delimiter hint" in result.issues[0].message

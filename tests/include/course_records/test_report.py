@@ -1,4 +1,4 @@
-"""The reports a run leaves: summary.json (DESIGN §7, contract) and rejects.csv."""
+"""The reports a run leaves: summary.json (its shape is the contract) and rejects.csv."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which importer a landing path means (DESIGN §6), and which paths are refused outright."""
+"""Which importer a landing path means, and which paths are refused outright."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The rules as Great Expectations suites (DESIGN §4) and the issues they turn into.
+"""The rules as Great Expectations suites and the issues they turn into.
 
 The corpus (test_corpus.py) proves each rule fires on its minimal file. These tests check the
 suites themselves (every rule has a home, every expectation carries the meta the reports need,
@@ -22,11 +22,10 @@ from include.course_records.target import resolve_target
 from tests.conftest import REPO
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-DESIGN = REPO.parent / "shared" / "DESIGN.md"
 SOURCES = REPO / "include" / "course_records"
 SUITE_FILES = sorted(settings.EXPECTATIONS_DIR.glob("*.json"))
 
-# DESIGN §4 (contract): id → (severity, level). F06 is neither error nor warning.
+# The rule ids (contract): id → (severity, level). F06 is neither error nor warning.
 RULES: dict[str, tuple[str, str]] = {
     **{f"F0{i}": ("error", "file") for i in (1, 2, 3, 4, 5, 7)},
     "F06": ("info", "file"),
@@ -50,12 +49,10 @@ def check(text: str | bytes, conn, path: str = "course/CARD-101/test.csv"):
     return check_file(data, resolve_target(path), conn, now=NOW)
 
 
-def test_the_rule_list_is_design_section_4():
-    if not DESIGN.exists():
-        pytest.skip("DESIGN.md is not beside the repository")
-    table = re.findall(r"^\| ([FRW]\d\d) \| (E|W|—) \| (file|row) \|", DESIGN.read_text(), flags=re.M)
-    severity = {"E": "error", "W": "warning", "—": "info"}
-    assert {rule: (severity[sev], level) for rule, sev, level in table} == RULES
+def test_the_rule_list_is_the_rulebooks():
+    from include.course_records import rulebook
+
+    assert {rule: (r.severity, r.level) for rule, r in rulebook.RULES.items()} == RULES
 
 
 def test_every_rule_lives_in_a_suite_or_in_the_reader_or_the_check():
@@ -64,11 +61,11 @@ def test_every_rule_lives_in_a_suite_or_in_the_reader_or_the_check():
                for rule in re.findall(r'"([FRW]\d\d)"', (SOURCES / name).read_text(encoding="utf-8"))}
 
     assert set(RULES) - (in_suites | in_code) == set()
-    # Row rules and warnings are the suites' alone (DESIGN §4: every rule is encoded as GX expectations,
+    # Row rules and warnings are the suites' alone (every rule is encoded as GX expectations,
     # except what cannot be: bytes, delimiter, quoting, and the ledger look-up of F06).
     assert {rule for rule in RULES if rule[0] in "RW"} <= in_suites
     assert in_code - in_suites <= {"F01", "F04", "F05", "F06"}
-    assert in_suites | in_code <= set(RULES), "a rule id that DESIGN §4 does not know"
+    assert in_suites | in_code <= set(RULES), "a rule id the rulebook does not know"
 
 
 @pytest.mark.parametrize(("suite", "expectation"), expectations(),
@@ -78,14 +75,14 @@ def test_every_expectation_carries_rule_severity_level_message_and_fix(suite, ex
 
     assert meta["rule"] in RULES
     assert meta["severity"] in {"error", "warning"}
-    assert (meta["severity"], meta["level"]) == RULES[meta["rule"]], "severity/level differ from DESIGN §4"
+    assert (meta["severity"], meta["level"]) == RULES[meta["rule"]], "severity/level differ from the rulebook"
     for key in ("message", "fix"):
         assert isinstance(meta[key], str) and meta[key].strip() == meta[key] and meta[key], key
         assert not meta[key].endswith("."), f"{key} is joined into a sentence: no full stop"
     assert f"({meta['rule']})" not in meta["message"] + meta["fix"], "the rule id is added by validate.py"
     reported = meta.get("column") or expectation["kwargs"].get("column")
     if suite.startswith("rows") and reported and not reported.startswith("_"):
-        assert reported in COLUMNS, "an issue must name a column of the file format (DESIGN §3)"
+        assert reported in COLUMNS, "an issue must name a column of the file format"
 
 
 @pytest.mark.parametrize("path", SUITE_FILES, ids=[p.name for p in SUITE_FILES])
@@ -240,3 +237,70 @@ def test_suite_files_are_the_ones_the_check_runs():
     used = {part for kinds in validate.SUITES.values() for parts in kinds.values() for part in parts}
 
     assert used == {Path(p).stem for p in SUITE_FILES}
+
+
+# --- messages that point at what to fix ---------------------------------------------------------
+
+def errors_of(result, rule: str) -> list[str]:
+    return [i.message for i in result.issues if i.rule == rule]
+
+
+def test_r09_names_the_other_line(conn):
+    text = (HEADER + GOOD_ROW.format(who="a") + GOOD_ROW.format(who="b")  # lines 2, 3
+            + GOOD_ROW.format(who="a"))  # line 4 repeats line 2
+
+    messages = errors_of(check(text, conn), "R09")
+
+    assert [m.split(":")[0] for m in messages] == ["line 2, credit_type", "line 4, credit_type"]
+    assert "(see line 4)" in messages[0] and "(see line 2)" in messages[1]
+
+
+def test_r10_names_the_columns_that_disagree(conn):
+    text = (HEADER + "a@example.org,Pat,Lee,2026-05-04,1,2026-05-05,2.00,ama_pra_1,physician\n"
+            + "a@example.org,Pat,Lee,2026-05-03,1,2026-05-05,1.00,ancc,other\n")
+
+    messages = errors_of(check(text, conn), "R10")
+
+    assert len(messages) == 2
+    assert all("(they differ in enrollment_start, participant_category)" in m for m in messages)
+
+
+def test_r13_says_what_the_lms_holds(conn):
+    text = HEADER + "ada@example.org,Ada,Lovelace,2026-03-05,1,2026-03-06,2.00,ama_pra_1,physician\n"
+
+    [message] = errors_of(check(text, conn), "R13")
+
+    assert ("(the LMS holds enrollment_start 2026-03-01 (this row: 2026-03-05); "
+            "date_completed 2026-03-02 (this row: 2026-03-06))") in message
+
+
+def test_r14_says_what_the_lms_holds_or_that_it_holds_none(conn):
+    text = (HEADER + "ada@example.org,Ada,Lovelace,2026-03-01,1,2026-03-02,1.00,ama_pra_1,physician\n"
+            + "ada@example.org,Ada,Lovelace,2026-03-01,1,2026-03-02,1.00,ancc,physician\n")
+
+    messages = errors_of(check(text, conn), "R14")
+
+    assert "(the LMS holds ama_pra_1 2.00)" in messages[0]
+    assert "(the LMS holds no ancc credit record on this enrollment)" in messages[1]
+
+
+def test_more_than_a_fixed_maximum_is_over_the_maximum_not_partial(conn):
+    text = HEADER + GOOD_ROW.format(who="a").replace("2.00,ama_pra_1", "3.00,ama_pra_1")
+
+    [message] = errors_of(check(text, conn), "R07")
+
+    assert "more than the course's maximum" in message and "partial" not in message
+
+
+def test_a_course_level_file_into_an_imported_shell_is_f07(conn):
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO lms.course (external_course_id, title, is_imported_shell)"
+                    " VALUES ('OLD-1', 'Old', true)")
+    conn.commit()
+
+    result = check(HEADER + GOOD_ROW.format(who="a").replace("2.00,ama_pra_1", "99.00,ama_pra_1"), conn,
+                   path="course/OLD-1/x.csv")
+
+    assert result.status == REJECTED
+    assert [(i.rule, i.line) for i in result.issues if i.is_error] == [("F07", 2)]
+    assert "imported course shell" in result.issues[0].message

@@ -18,6 +18,7 @@ import pytest
 from include.course_records import pars, pipeline, revert
 from include.course_records.errors import UsageError
 from tests.conftest import REPO, drop, rows_of
+from tests.include.course_records.test_pars import uploaded
 
 DEMO = (REPO / "demo/course/CARD-101/card-101-2026.csv").read_text()
 GLOBAL_DEMO = (REPO / "demo/global/legacy-history.csv").read_text()
@@ -46,10 +47,15 @@ def ledger(conn, batch: str) -> dict:
     return dict(zip(("status", "reverted_by", "reason", "reverted_at_set", "counts", "kept"), row, strict=True))
 
 
-def pars_counts(conn, course: str, year: int = 2026) -> tuple[int, int, int]:
-    """(physicians, other learners, not counted as global imports) of a course in the PARS report."""
-    found = [c for c in pars.build_report(conn, year).courses if c.external_course_id == course]
-    return (found[0].physicians, found[0].other_learners, found[0].not_counted_global_import) if found else (0, 0, 0)
+def pars_counts(conn, course: str = "CARD-101", year: int = 2026) -> tuple[int, int, int]:
+    """(physicians, other learners, not counted as global imports) of a course in the year's PARS report;
+    the activity file to upload says the same."""
+    report = pars.build_report(conn, year)
+    [found] = [r for r in report.activities if r.activity.external_course_id == course]
+    exported = uploaded(report)[found.activity.provider_activity_id]
+    assert (exported["physicians"], exported["other"]) == (str(found.counts.physicians),
+                                                           str(found.counts.other_learners))
+    return found.counts.physicians, found.counts.other_learners, found.counts.global_import
 
 
 def revert_now(conn, batch: str, **options) -> revert.Revert:

@@ -1,5 +1,5 @@
 # The two commands of the README. Both set up everything they need on a fresh machine.
-.PHONY: demo test lint bench lock fuzz
+.PHONY: demo test lint bench bench-datadocs lock fuzz
 
 demo:  ## set up, load the demo catalogue, run the import DAG on the demo files
 	bash scripts/demo.sh
@@ -15,6 +15,9 @@ lint:
 
 bench:  ## speed: validate and load 10k/100k/1M-row files beside a raw COPY (see README)
 	bash scripts/setup.sh && . scripts/env.sh && COURSE_RECORDS_PG="$$(scripts/postgres.sh)" python -m bench.run $(ARGS)
+
+bench-datadocs:  ## Data Docs: publish time and store operations against 10,000 earlier validations
+	bash scripts/setup.sh && . scripts/env.sh && COURSE_RECORDS_PG="$$(scripts/postgres.sh)" python -m bench.datadocs $(ARGS)
 
 lock:  ## recompile requirements.txt from requirements.in
 	uv pip compile requirements.in -o requirements.txt --python-version 3.11

@@ -122,8 +122,7 @@ def end_to_end(size: int, uri: str, env: dict[str, str], out: Path) -> dict:
     copy = raw_copy_seconds(uri, source)
     run_env = dict(env, AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False",
                    AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
-                   AIRFLOW_VAR_COURSE_RECORD_LANDING=landing.resolve().as_uri(),
-                   COURSE_RECORD_DATA_DOCS_DIR=str(out / "data_docs"))
+                   AIRFLOW_VAR_COURSE_RECORD_LANDING=landing.resolve().as_uri())
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run([airflow, "db", "migrate"], env=run_env, check=True, capture_output=True)
     wall, rss, status = timed([airflow, "dags", "test", "course_record_import", "-c",

@@ -1,9 +1,10 @@
 """A "Data Docs" entry in the Airflow UI's Browse menu, linking the validation reports site.
 
-The import DAG builds the Great Expectations Data Docs as static HTML (COURSE_RECORD_DATA_DOCS_DIR);
-a web server of its own serves them (the `data-docs` service in docker-compose.yaml). The link is
-where users' browsers reach that server: COURSE_RECORD_DATA_DOCS_URL, read when the API server
-loads its plugins (restart it after changing the variable).
+The import DAG writes the Data Docs as static pages beside the landing root (local, S3 or SFTP:
+`settings.data_docs_url()`); the operator page, mounted in Airflow's own API server, serves them
+from there behind Airflow's sign-in, so the link is a path on the same server. Where the site is
+served elsewhere, COURSE_RECORD_DATA_DOCS_LINK gives the address browsers use instead; it is read
+when the API server loads its plugins (restart it after changing the variable).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import os
 
 from airflow.plugins_manager import AirflowPlugin
 
-DATA_DOCS_URL_ENV = "COURSE_RECORD_DATA_DOCS_URL"
-DEFAULT_DATA_DOCS_URL = "http://localhost:8081/"
+DATA_DOCS_LINK_ENV = "COURSE_RECORD_DATA_DOCS_LINK"
+DEFAULT_DATA_DOCS_LINK = "/course-records/data-docs/index.html"  # the operator page's route to the site
 
 
-def data_docs_url() -> str:
+def data_docs_link() -> str:
     """Where the Data Docs site is reached from a browser."""
-    return os.environ.get(DATA_DOCS_URL_ENV) or DEFAULT_DATA_DOCS_URL
+    return os.environ.get(DATA_DOCS_LINK_ENV) or DEFAULT_DATA_DOCS_LINK
 
 
 class DataDocsLinkPlugin(AirflowPlugin):
@@ -28,7 +29,7 @@ class DataDocsLinkPlugin(AirflowPlugin):
     external_views = [  # noqa: RUF012 - AirflowPlugin declares these as class attributes
         {
             "name": "Data Docs",
-            "href": data_docs_url(),
+            "href": data_docs_link(),
             "destination": "nav",
             "category": "browse",  # the UI's Browse menu, beside DAG runs and task instances
         },

@@ -26,4 +26,4 @@ for file in course/CARD-101/card-101-2026.csv global/legacy-history.csv; do
 done
 echo
 echo "Open the Airflow UI on the same set-up:  source scripts/env.sh && AIRFLOW_CONN_LMS_DB=$AIRFLOW_CONN_LMS_DB airflow standalone"
-echo "Data Docs: $COURSE_RECORD_DATA_DOCS_DIR/index.html"
+echo "Data Docs: $(python -c 'from include.course_records import settings; print(settings.data_docs_url())')/index.html"

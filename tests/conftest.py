@@ -25,8 +25,8 @@ os.environ.update({
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME / 'airflow.db'}",
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-    "COURSE_RECORD_DATA_DOCS_DIR": str(_HOME / "data_docs"),
 })
+os.environ.pop("COURSE_RECORD_DATA_DOCS_URL", None)  # the Data Docs go beside each test's landing root
 SERVER = os.environ.get("COURSE_RECORDS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_DB = f"course_records_test_{uuid.uuid4().hex[:8]}"
 os.environ["AIRFLOW_CONN_LMS_DB"] = SERVER.rsplit("/", 1)[0] + "/" + TEST_DB
@@ -105,7 +105,6 @@ def landing(tmp_path, monkeypatch):
     root = tmp_path / "landing"
     root.mkdir()
     monkeypatch.setenv("AIRFLOW_VAR_COURSE_RECORD_LANDING", root.as_uri())
-    monkeypatch.setenv("COURSE_RECORD_DATA_DOCS_DIR", str(tmp_path / "data_docs"))
     return root
 
 

@@ -25,7 +25,7 @@ COMPOSE_FILE = REPO / "docker-compose.yaml"
 DOCKERFILE = REPO / "Dockerfile"
 AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
                     "airflow-worker", "airflow-init")
-DATA_DOCS_URL_ENV = "COURSE_RECORD_DATA_DOCS_URL"  # plugins/data_docs_link.py
+DATA_DOCS_LINK_ENV = "COURSE_RECORD_DATA_DOCS_LINK"  # plugins/data_docs_link.py
 _VARIABLE = re.compile(r"\$\$|\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
 
@@ -122,7 +122,7 @@ def command_text(service: dict[str, Any]) -> str:
 # --- the compose file -------------------------------------------------------------------------
 
 def test_the_stack_has_every_service(compose):
-    expected = {*AIRFLOW_SERVICES, "postgres", "redis", "lms-db", "minio", "minio-init", "sftp", "data-docs"}
+    expected = {*AIRFLOW_SERVICES, "postgres", "redis", "lms-db", "minio", "minio-init", "sftp"}
     assert expected <= set(compose["services"])
 
 
@@ -146,8 +146,7 @@ def test_airflow_services_name_the_connection_variable_and_settings_the_code_rea
     for name in AIRFLOW_SERVICES:
         env = environment(compose["services"][name])
         assert env[lms_env].startswith(("postgresql://", "postgres://")), name
-        assert env[settings.DATA_DOCS_ENV], name
-        assert env[DATA_DOCS_URL_ENV].startswith("http"), name
+        assert settings.DATA_DOCS_ENV in env and DATA_DOCS_LINK_ENV in env, f"{name}: .env cannot reach it"
         landing = env[landing_env]
         scheme, _, rest = landing.partition("://")
         assert scheme in {"file", "s3", "sftp"}, f"{name}: {landing}"
@@ -186,16 +185,15 @@ def test_init_migrates_imports_the_pool_file_and_creates_the_lms_schema(compose)
     assert pools[settings.IMPORT_POOL]["slots"] == 1, "loads are serialised by a one-slot pool"
 
 
-def test_data_docs_are_served_from_the_volume_the_workers_write(compose):
+def test_the_data_docs_live_in_the_landing_store_every_worker_reaches(compose, monkeypatch):
+    """No local volume to share between machines: the site defaults to <landing root>/reports/data_docs."""
     services = compose["services"]
-    docs_dir = environment(services["airflow-worker"])[settings.DATA_DOCS_ENV]
-    written = volumes(services["airflow-worker"])[docs_dir]
-    served = {source for target, source in volumes(services["data-docs"]).items()
-              if target == "/usr/share/nginx/html"}
-    assert served == {written}
-    url = environment(services["airflow-apiserver"])[DATA_DOCS_URL_ENV]
-    port = int(re.match(r"https?://[^/:]+:(\d+)", url).group(1))
-    assert port in published_ports(services["data-docs"])
+    env = environment(services["airflow-worker"])
+    monkeypatch.setenv(settings.DATA_DOCS_ENV, env[settings.DATA_DOCS_ENV])
+    landing = env[settings.LANDING_ENV]
+    assert settings.data_docs_url(landing) == f"{landing}/reports/data_docs"
+    for name in AIRFLOW_SERVICES:
+        assert not [target for target in volumes(services[name]) if "data_docs" in target], name
 
 
 def test_workers_can_be_scaled_out(compose):

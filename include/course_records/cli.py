@@ -146,11 +146,9 @@ def validate_file(args: argparse.Namespace) -> int:
             args.report_dir.mkdir(parents=True, exist_ok=True)
             (args.report_dir / "summary.json").write_bytes(report.summary_json(document))
             (args.report_dir / "rejects.csv").write_bytes(report.rejects_csv(result))
-            if result.suite_runs:
-                run_time = datetime.now(UTC).isoformat()
-                payloads = datadocs.payloads(result.suite_runs, batch="validate", run_time=run_time,
-                                             file_name=args.file.name)
-                datadocs.build_site(args.report_dir / "data_docs", payloads)
+            run = datadocs.payload(result, batch=f"validate-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}",
+                                   file=str(args.file), run_time=datetime.now(UTC).isoformat())
+            datadocs.publish((args.report_dir / "data_docs").resolve().as_uri(), run)
         except OSError as exc:
             raise UsageError(f"cannot write the report to {args.report_dir}: {exc.strerror}") from None
     _print_summary(document, args.report_dir)

@@ -156,10 +156,8 @@ def validate(ticket: dict[str, Any]) -> dict[str, Any]:
     document = report.summary(result, file=ticket["file"])
     _write_summary(ticket, document)
     landing.write_report_file(reports, "rejects.csv", report.rejects_csv(result))
-    if result.suite_runs:
-        payloads = datadocs.payloads(result.suite_runs, batch=ticket["batch"],
-                                     run_time=datetime.now(UTC).isoformat(), file_name=target.name)
-        landing.write_report_file(reports, "validation.json", json.dumps(payloads, default=str).encode())
+    run = datadocs.payload(result, batch=ticket["batch"], file=ticket["file"], run_time=datetime.now(UTC).isoformat())
+    landing.write_report_file(reports, datadocs.VALIDATION_FILE, json.dumps(run, ensure_ascii=False).encode())
     ledger.record_check(conn, ticket["batch"], result.status, document["rows"])
     staged = 0
     if result.status == ACCEPTED and not ticket["dry_run"]:
@@ -259,14 +257,10 @@ def finish_dry_run(ticket: dict[str, Any], outcome: dict[str, Any]) -> None:
 
 
 def publish_data_docs(ticket: dict[str, Any]) -> str | None:
-    """Add this run's validations to the Data Docs site (one build at a time)."""
+    """Add this run's validation to the Data Docs site; returns its page's URL (None: never validated)."""
     from include.course_records import datadocs
 
-    source = _report_dir(ticket) / "validation.json"
-    if not source.exists():
-        return None
-    index = datadocs.publish(settings.data_docs_dir(), ticket["batch"], json.loads(source.read_text()))
-    return str(index)
+    return datadocs.publish_report(settings.data_docs_url(ticket["landing"]), _report_dir(ticket))
 
 
 # --- assignment of held records ---------------------------------------------------------------

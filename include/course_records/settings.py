@@ -34,7 +34,7 @@ ASSIGN_DAG_ID = "course_record_assign_held"
 REVERT_DAG_ID = "course_record_revert"
 
 # --- our own knobs (environment, read at DAG-parse time only where a schedule needs them) ----
-DATA_DOCS_ENV = "COURSE_RECORD_DATA_DOCS_DIR"
+DATA_DOCS_ENV = "COURSE_RECORD_DATA_DOCS_URL"
 SCAN_SCHEDULE_ENV = "COURSE_RECORD_SCAN_SCHEDULE"
 LOAD_TIMEOUT_ENV = "COURSE_RECORD_LOAD_TIMEOUT_MINUTES"
 DEFAULT_SCAN_SCHEDULE = "*/5 * * * *"
@@ -82,9 +82,19 @@ def landing_url(configured: str | None = None) -> str:
     return configured or os.environ.get(LANDING_ENV) or default_landing_url()
 
 
-def data_docs_dir() -> Path:
-    """Where the Data Docs site for the data team is built (a local directory)."""
-    return Path(os.environ.get(DATA_DOCS_ENV) or REPO_ROOT / "data" / "data_docs")
+_landing_root = landing_url  # data_docs_url's parameter (a name fixed for its callers) hides this one
+
+
+def data_docs_url(landing_url: str | None = None) -> str:
+    """Where the Data Docs site is written and served from: a URL like the landing root's.
+
+    COURSE_RECORD_DATA_DOCS_URL when set (a plain path is taken as a local folder), else
+    `<landing root>/reports/data_docs`, so every worker that reaches the landing store reaches it.
+    """
+    configured = os.environ.get(DATA_DOCS_ENV)
+    if configured:
+        return configured if "://" in configured else Path(configured).resolve().as_uri()
+    return f"{_landing_root(landing_url).rstrip('/')}/{REPORTS_DIR}/data_docs"
 
 
 def scan_schedule() -> str:

@@ -21,11 +21,11 @@ def test_plugin_loads_and_the_ui_gets_a_data_docs_nav_link():
 
     [view] = response.external_views
     assert (view.name, view.destination, view.category, view.url_route) == ("Data Docs", "nav", "browse", None)
-    assert view.href == os.environ.get("COURSE_RECORD_DATA_DOCS_URL", "http://localhost:8081/")
+    assert view.href == os.environ.get("COURSE_RECORD_DATA_DOCS_LINK", "/course-records/data-docs/index.html")
 
 
-def test_the_link_follows_course_record_data_docs_url(monkeypatch):
-    monkeypatch.setenv("COURSE_RECORD_DATA_DOCS_URL", "https://docs.lms.example.org/data-docs/")
+def test_the_link_follows_course_record_data_docs_link(monkeypatch):
+    monkeypatch.setenv("COURSE_RECORD_DATA_DOCS_LINK", "https://docs.lms.example.org/data-docs/")
     spec = importlib.util.spec_from_file_location("data_docs_link_under_test", PLUGIN_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

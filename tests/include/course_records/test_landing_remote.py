@@ -240,7 +240,6 @@ def remote(request, tmp_path, monkeypatch) -> RemoteLanding:
     else:
         landing = S3Landing(request.getfixturevalue("s3_server"), name)
     monkeypatch.setenv("AIRFLOW_VAR_COURSE_RECORD_LANDING", landing.url)
-    monkeypatch.setenv("COURSE_RECORD_DATA_DOCS_DIR", str(tmp_path / "data_docs"))
     return landing
 
 
@@ -370,7 +369,6 @@ def test_a_copy_left_by_a_failed_s3_delete_is_absorbed_by_the_ledger(request, da
     """The failed delete's leftover goes through again: same sha256, so a duplicate, nothing loaded."""
     remote = S3Landing(request.getfixturevalue("s3_server"), f"landing-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("AIRFLOW_VAR_COURSE_RECORD_LANDING", remote.url)
-    monkeypatch.setenv("COURSE_RECORD_DATA_DOCS_DIR", str(tmp_path / "data_docs"))
     from include.course_records import landing
 
     remote.drop(DEMO_PATH, DEMO)

@@ -217,6 +217,8 @@ def revert_batch(batch: str, reason: str, *, dry_run: bool) -> int:
     except revert.RevertRefused as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return EXIT_REJECTED
+    finally:
+        conn.close()
     print("\n".join(revert.describe(result)))
     return EXIT_OK
 
@@ -240,11 +242,11 @@ def _import_lock() -> dict | None:
     from include.course_records import settings
 
     raw = None
-    logging.getLogger("airflow").setLevel(logging.WARNING)  # its set-up chatter is not the user's business
+    logging.getLogger("airflow").setLevel(logging.WARNING)  # its chatter while importing is not the user's business
     try:
         from airflow.configuration import ensure_secrets_loaded
 
-        # importing Airflow sent logging to stdout; the output is stdout's, the log goes to stderr
+        # importing Airflow configured logging to stdout, which is for the output: back to stderr, quiet
         logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True)
         logging.getLogger("airflow").setLevel(logging.WARNING)
         for backend in ensure_secrets_loaded():

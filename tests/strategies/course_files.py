@@ -42,7 +42,8 @@ TODAY = date(2026, 11, 29)  # the tests' clock (the check runs with now = this d
 # Values the database cannot take, or a person did not mean, though a parser reads them.
 ODD_VALUES = [
     "", " ", "  padded  ", "\u00a0", "\u200b", "\ufeff", "\x00", "a\x00b", "\x1f", "\r", "\n", "tab\there",
-    "<script>alert(1)</script>", '<img src=x onerror="alert(1)">', "=HYPERLINK(\"http://x\")", "+1", "-1", "@SUM(A1)",
+    "<script>alert(1)</script>", '<img src=x onerror="alert(1)">', "a < b", "</td><script>x</script>", "<!--",
+    "&amp;", "x<y", "<b>bold</b>", "javascript:alert(1)", "=HYPERLINK(\"http://x\")", "+1", "-1", "@SUM(A1)",
     "'; DROP TABLE lms.learner;--", "NULL", "null", "NaN", "None", "nan", "inf", "-0", "1e3", "0x10", "١٢", "½",
     "x" * 5000, "é" * 3000, "\U0001f600", "a,b", 'say "hi"', "\\N", "\u2028", "\ufffd",
 ]

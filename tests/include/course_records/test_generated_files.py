@@ -8,7 +8,8 @@ For every drawn file (tests/strategies/course_files.py), on the real PostgreSQL:
 3. rejected ⇒ nothing is loadable; with load_valid_rows only whole valid enrollments load, and
    every line not loaded is named in rejects.csv;
 4. so no load fails on something a check could have known (which would lock the importer);
-5. every issue names a real line of the file and its rule, and the reports can be written.
+5. every issue names a real line of the file and its rule, the reports can be written, and no
+   value of the file reaches a Data Docs page as markup.
 
 The CI profile runs a fixed number of examples from a fixed seed; `make fuzz` runs the long
 profile (HYPOTHESIS_PROFILE=fuzz, FUZZ_EXAMPLES, default 20,000) and prints how many ran. A
@@ -21,6 +22,7 @@ import csv
 import io
 import json
 import os
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,7 +107,8 @@ def check_invariants(drawn: Drawn, conn) -> None:
     rejects = list(csv.reader(io.StringIO(rejects_csv(result).decode("utf-8"), newline="")))
     named = {int(row[0]) for row in rejects[1:]}
     for row in rejects[1:]:
-        assert not row[4].startswith(("=", "+", "-", "@")), "rejects.csv must not carry a formula"
+        assert all(not value.startswith(("=", "+", "-", "@")) for value in row), "rejects.csv must not carry a formula"
+    _assert_inert_in_data_docs(drawn, result)
 
     if result.status != ACCEPTED:
         _ran["rejected"] += 1
@@ -149,8 +152,24 @@ def _assert_rejected_enrollments_not_loaded(conn, result) -> None:
         assert not any((key, course) in groups for key in keys), (learner, course)
 
 
+def _assert_inert_in_data_docs(drawn: Drawn, result) -> None:
+    """5: publish the run's page to a throwaway site; no value of the file may be markup there."""
+    from include.course_records import datadocs, datadocs_audit
+
+    text = drawn.data.decode("utf-8", errors="replace")
+    try:
+        values = {v for row in csv.reader(io.StringIO(text, newline="")) for v in row}
+    except csv.Error:
+        values = set(text.replace("\r", "\n").replace(",", "\n").split("\n"))
+    hostile = {v for v in values if "<" in v or ">" in v or "&" in v}
+    with tempfile.TemporaryDirectory() as site_dir:
+        site = Path(site_dir).as_uri()
+        datadocs.publish(site, datadocs.payload(result, batch="gen", file=drawn.path, run_time=NOW.isoformat()))
+        assert datadocs_audit.leaks(site, hostile) == [], drawn.mutations
+
+
 def _pinned() -> list[Path]:
-    return sorted(PINNED.glob("*/*.csv")) + sorted(PINNED.glob("course/*/*.csv")) if PINNED.exists() else []
+    return sorted(PINNED.glob("global/*.csv")) + sorted(PINNED.glob("course/*/*.csv"))
 
 
 @pytest.mark.parametrize("path", _pinned(), ids=lambda p: p.name)

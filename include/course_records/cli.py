@@ -3,13 +3,16 @@
     python -m include.course_records init-db [--demo]
     python -m include.course_records validate FILE [--importer course|global] [--course ID] [--report-dir DIR]
     python -m include.course_records pars-report --year YYYY [--out FILE]
+    python -m include.course_records revert-batch BATCH --reason TEXT [--dry-run]
 
-Exit status: 0 accepted (warnings allowed), 1 rejected, 2 usage or environment error.
+Exit status: 0 accepted (warnings allowed) or done, 1 rejected or refused, 2 usage or environment error.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import json
 import logging
 import os
 import sys
@@ -19,6 +22,7 @@ from pathlib import Path
 from include.course_records.errors import UsageError
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+LOG_FORMAT = "%(levelname)s %(message)s"
 SHOWN_ISSUES = 30
 
 
@@ -50,11 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     pars.add_argument("--year", type=int, required=True)
     pars.add_argument("--out", type=Path, help="the PARS activity XML to write; the other files go beside it "
                       "as <name>.<kind> (default: the PARS activity XML on stdout, nothing else)")
+    revert = verbs.add_parser("revert-batch", help="undo one loaded batch: delete what it created that nothing else uses")
+    revert.add_argument("batch", help="the batch id (the run's report folder reports/<batch>/ is named after it)")
+    revert.add_argument("--reason", required=True, help="why (recorded in the ledger)")
+    revert.add_argument("--dry-run", action="store_true", help="list what would be deleted and kept; change nothing")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
     for noisy in ("great_expectations", "py.warnings"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
@@ -63,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             return init_db(args.demo)
         if args.verb == "validate":
             return validate_file(args)
+        if args.verb == "revert-batch":
+            return revert_batch(args.batch, args.reason, dry_run=args.dry_run)
         return pars_report(args.year, args.out)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -193,3 +203,66 @@ def pars_report(year: int, out: Path | None) -> int:
         print(f"{len(report.failed)} activit{'y' if len(report.failed) == 1 else 'ies'} failed the pre-submission "
               "check and are not in the upload file", file=sys.stderr)
     return EXIT_OK if not report.failed else EXIT_REJECTED
+
+
+def revert_batch(batch: str, reason: str, *, dry_run: bool) -> int:
+    if not reason.strip():
+        raise UsageError("--reason must say why the batch is reverted (it is recorded in the ledger)")
+    from include.course_records import db, revert
+
+    conn = db.connect()
+    try:
+        result = revert.revert_batch(conn, batch, actor=_actor(), reason=reason, dry_run=dry_run,
+                                     lock_holder=_import_lock)
+    except revert.RevertRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    finally:
+        conn.close()
+    print("\n".join(revert.describe(result)))
+    return EXIT_OK
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        user = "unknown user"
+    return f"{user} (command line)"
+
+
+def _import_lock() -> dict | None:
+    """The import lock as Airflow holds it, read from outside a task.
+
+    Outside a task the Task SDK's Variable sees only the environment, and Airflow's own look-up
+    takes an unreachable metadata database for "no such Variable". This asks each secrets
+    backend Airflow is configured with (environment, metadata database, any other) and fails
+    rather than take the importer for free.
+    """
+    from include.course_records import settings
+
+    raw = None
+    logging.getLogger("airflow").setLevel(logging.WARNING)  # its chatter while importing is not the user's business
+    try:
+        from airflow.configuration import ensure_secrets_loaded
+
+        # importing Airflow configured logging to stdout, which is for the output: back to stderr, quiet
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True)
+        logging.getLogger("airflow").setLevel(logging.WARNING)
+        for backend in ensure_secrets_loaded():
+            raw = backend.get_variable(key=settings.LOCK_VARIABLE)
+            if raw is not None:
+                break
+    except Exception as exc:  # noqa: BLE001 - whatever stops the look-up, the lock is unknown
+        detail = (str(exc).strip().splitlines() or [""])[0]
+        raise UsageError(f"cannot read the import lock (Airflow Variable {settings.LOCK_VARIABLE}): "
+                         f"{exc.__class__.__name__}: {detail} — run this where Airflow is configured "
+                         "(source scripts/env.sh; in Docker Compose, the airflow-cli service); nothing was reverted"
+                         ) from None
+    if raw in (None, "", "null", "{}"):
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:  # set by hand to plain text: still a lock
+        value = None
+    return value if isinstance(value, dict) and value else {"reason": str(raw)}

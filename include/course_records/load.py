@@ -145,6 +145,10 @@ def load_batch(conn: Connection, batch: str, importer: str, *,
                 raise StaleValidation(
                     f"{path.stem}: the LMS already holds {exc.diag.message_detail or 'a record this file adds'}; "
                     "it changed since validation and nothing was loaded — run the file again") from exc
+            except psycopg2.errors.ForeignKeyViolation as exc:  # a learner or course went since validation
+                raise StaleValidation(
+                    f"{path.stem}: the LMS no longer holds {exc.diag.message_detail or 'a row this file refers to'} "
+                    "(reverted or deleted since validation); nothing was loaded — run the file again") from exc
             except (psycopg2.IntegrityError, psycopg2.DataError) as exc:
                 # Not-null, check, foreign-key, range or encoding errors on rows that passed validation: the
                 # checks should have caught them. Say so, rather than blame the file or the database.

@@ -31,6 +31,7 @@ SCAN_DAG_ID = "course_record_landing_scan"
 UNLOCK_DAG_ID = "course_record_unlock"
 PARS_DAG_ID = "course_record_pars_report"
 ASSIGN_DAG_ID = "course_record_assign_held"
+REVERT_DAG_ID = "course_record_revert"
 
 # Who is told when the importer locks or a file is rejected: comma-separated addresses. Unset or
 # empty: nobody, and nothing is sent. As every Variable, also AIRFLOW_VAR_COURSE_RECORD_NOTIFY_EMAILS.

@@ -191,3 +191,22 @@ def test_the_variable_sets_the_mode_and_the_param_overrides_it(dagbag, conn, lan
     held_by = {"create": 0, "hold": 1}
     assert summary_of(landing, "one.csv")["created"]["held_records"] == held_by[mode]
     assert summary_of(landing, "two.csv")["created"]["held_records"] == held_by[other]
+
+
+def test_reverting_an_assignment_removes_its_records_and_refuses_them_for_good(dagbag, conn, landing, no_lock):
+    from include.course_records import revert
+
+    drop(landing, "course/CARD-101/held.csv", HEADER + "kim@example.org,Kim,Park,2026-05-04,1,2026-05-05,2.00,ama_pra_1,physician\n")
+    run_import(dagbag, file="course/CARD-101/held.csv", missing_learners="hold")
+    kim = add_learner(conn, "kim@example.org")
+    run_assignment(dagbag)
+    [(assignment,)] = rows_of(conn, "SELECT batch_id FROM course_import.ledger WHERE assigned_from IS NOT NULL")
+
+    result = revert.revert_batch(conn, assignment, actor="test", reason="wrong partner file", lock_holder=lambda: None)
+
+    assert result.counts(deleted=True)["enrollments"] == 1
+    assert rows_of(conn, "SELECT count(*) FROM lms.enrollment WHERE learner_id = %s", (kim,)) == [(0,)]
+    [(status, resolution)] = rows_of(conn, "SELECT status, resolution FROM course_import.held_record")
+    assert status == "refused" and "was reverted" in resolution
+    run_assignment(dagbag)
+    assert rows_of(conn, "SELECT count(*) FROM lms.enrollment WHERE learner_id = %s", (kim,)) == [(0,)]

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 EXPECTED = {"course_record_import", "course_record_landing_scan", "course_record_unlock", "course_record_pars_report",
-            "course_record_assign_held"}
+            "course_record_assign_held", "course_record_revert"}
 HEAVY = ("pandas", "great_expectations", "psycopg2", "numpy", "pyarrow")
 
 
@@ -47,7 +47,7 @@ def test_house_rules(dagbag):
         assert all(task.owner == "data-team" for task in dag.tasks), dag_id
     scan = dagbag.get_dag("course_record_landing_scan")
     assert scan.max_active_runs == 1
-    for manual in ("course_record_unlock", "course_record_pars_report", "course_record_import"):
+    for manual in ("course_record_unlock", "course_record_pars_report", "course_record_import", "course_record_revert"):
         assert type(dagbag.get_dag(manual).timetable).__name__ == "NullTimetable", manual
 
 
@@ -58,6 +58,12 @@ def test_every_load_task_runs_in_the_import_pool_with_a_timeout_and_the_lock_cal
         assert task.pool == "course_record_import"
         assert task.execution_timeout is not None
         assert task.on_failure_callback
+
+
+def test_the_revert_runs_in_the_import_pool_with_a_timeout(dagbag):
+    task = dagbag.get_dag("course_record_revert").get_task("revert_batch")
+    assert task.pool == "course_record_import"
+    assert task.execution_timeout is not None
 
 
 def test_the_import_pool_exists_with_one_slot(airflow_db):

@@ -167,8 +167,10 @@ def _terminate_backend_when(query_fragment: str, stop: threading.Event, found: l
     try:
         with watcher.cursor() as cur:
             while not stop.is_set():
-                cur.execute("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
-                            " AND pid <> pg_backend_pid()", (f"%{query_fragment}%",))
+                # only this test's database: the server may hold other sessions' databases
+                cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                            " AND state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
+                            (f"%{query_fragment}%",))
                 row = cur.fetchone()
                 if row:
                     cur.execute("SELECT pg_terminate_backend(%s)", row)

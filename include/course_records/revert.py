@@ -42,7 +42,6 @@ LOADED, REVERTED = "loaded", "reverted"
 # How a kind reads in messages: (one, many). A kind not named here reads as its file name.
 NOUNS = {
     "held_records": ("held record", "held records"),
-    "assignments": ("assigned held record", "assigned held records"),
     "credit_records": ("credit record", "credit records"),
     "enrollments": ("enrollment", "enrollments"),
     "learners": ("learner", "learners"),

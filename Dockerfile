@@ -12,6 +12,7 @@ RUN pip install --no-cache-dir -r /requirements.txt
 COPY --chown=airflow:0 include/ /opt/airflow/include/
 COPY --chown=airflow:0 expectations/ /opt/airflow/expectations/
 COPY --chown=airflow:0 config/ /opt/airflow/config/
+COPY --chown=airflow:0 docs/ /opt/airflow/docs/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 ENV PYTHONPATH=/opt/airflow

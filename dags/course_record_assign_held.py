@@ -22,6 +22,7 @@ from datetime import datetime
 from airflow.sdk import dag, get_current_context, task
 
 from include.course_records import settings
+from include.course_records.notify import ImporterLockedNotifier
 
 
 def _on_failure(context) -> None:
@@ -42,7 +43,8 @@ def _on_failure(context) -> None:
     default_args={"owner": "data-team", "retries": 0},
 )
 def course_record_assign_held():
-    @task(pool=settings.IMPORT_POOL, execution_timeout=settings.load_timeout(), on_failure_callback=_on_failure)
+    @task(pool=settings.IMPORT_POOL, execution_timeout=settings.load_timeout(),
+          on_failure_callback=[_on_failure, ImporterLockedNotifier()])
     def assign_held_records() -> list[dict]:
         from airflow.sdk import Variable
 

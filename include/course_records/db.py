@@ -6,7 +6,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import psycopg2
 import psycopg2.extensions
@@ -61,7 +61,8 @@ def transaction(conn: Connection) -> Iterator[psycopg2.extensions.cursor]:
             yield cur
         conn.commit()
     except BaseException:
-        conn.rollback()
+        with suppress(psycopg2.InterfaceError):  # the connection is gone: the error raised says why
+            conn.rollback()
         raise
 
 

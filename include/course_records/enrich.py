@@ -375,7 +375,8 @@ def _shown(value: object, column: str) -> str:
         return "1" if value else "0"
     if isinstance(value, pd.Timestamp | datetime):
         stamp = pd.Timestamp(value).tz_convert("UTC") if pd.Timestamp(value).tzinfo else pd.Timestamp(value)
-        return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.isoformat()
+        day = f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d}"  # strftime fails before year 1000
+        return day if stamp == stamp.normalize() else stamp.isoformat()
     return str(value)
 
 

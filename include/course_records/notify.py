@@ -85,14 +85,14 @@ def rejection_mail(ticket: dict[str, Any], outcome: dict[str, Any]) -> Mail:
     )
 
 
-def lock_mail(held: dict[str, Any]) -> Mail:
+def lock_mail(held: dict[str, Any], dag_id: str = settings.IMPORT_DAG_ID) -> Mail:
     """What the lock's mail says: what locked the importer and why, and how to unlock it."""
     batch = (held.get("diagnosis") or {}).get("batch")
     return Mail(
         subject=_subject(f"Course records: IMPORTER LOCKED by {held.get('file') or 'an admin'}"),
         html=_render("mail_locked.html", lock=held,
                      page_url=settings.ops_url(), batch_url=settings.ops_url("batches", batch) if batch else None,
-                     run_url=run_url(held["run_id"]) if held.get("run_id") else None,
+                     run_url=run_url(held["run_id"], dag_id) if held.get("run_id") else None,
                      unlock_url=f"{settings.airflow_url()}/dags/{settings.UNLOCK_DAG_ID}"),
     )
 
@@ -111,8 +111,9 @@ class FileRejectedNotifier(BaseNotifier):
 
 
 class ImporterLockedNotifier(BaseNotifier):
-    """On the load tasks: tells when this run's failed load locked the importer (not when the
-    load found the importer already locked by someone else, who was told then)."""
+    """On the load tasks (and the assignment of held records): tells when this run's failed load
+    locked the importer (not when it found the importer already locked by someone else, who was
+    told then)."""
 
     template_fields = ()
 
@@ -121,4 +122,4 @@ class ImporterLockedNotifier(BaseNotifier):
 
         held = lock.current()
         if held and held.get("run_id") == context["run_id"]:
-            send(lock_mail(held), context)
+            send(lock_mail(held, context["dag"].dag_id), context)

@@ -9,7 +9,6 @@ importer was locked, or the load failed) and the importer is free again.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +87,7 @@ def release_waiting(conn: db.Connection) -> int:
 
 def run_request(path: str, stamp: str) -> dict[str, Any]:
     """The import run for one file: its conf, and a run id that names the file."""
+    from include.course_records.triggers import file_run_id
+
     importer, _course = check_path(path)
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", path)[:180]
-    return {"conf": {"file": path, "importer": importer}, "trigger_run_id": f"scan__{stamp}__{safe}"}
+    return {"conf": {"file": path, "importer": importer}, "trigger_run_id": file_run_id("scan", path, stamp)}

@@ -217,13 +217,17 @@ def _settle(cur: Any, assignment: Assignment, batch: str, refused: dict[int, str
 
 
 def held_counts(conn: Connection) -> dict[str, Any]:
-    """For reports and ops: records waiting, per batch, and the oldest waiting."""
+    """For reports and ops: records waiting, per batch (with its oldest), the oldest waiting, and
+    how many were refused at an assignment."""
     with conn.cursor() as cur:
         cur.execute("SELECT import_batch, count(*), min(held_at) FROM course_import.held_record"
-                    " WHERE status = 'held' GROUP BY import_batch ORDER BY import_batch")
+                    " WHERE status = 'held' GROUP BY import_batch ORDER BY min(held_at), import_batch")
         rows = cur.fetchall()
+        cur.execute("SELECT count(*) FROM course_import.held_record WHERE status = 'refused'")
+        refused = cur.fetchone()[0]
     conn.rollback()
     oldest = min((r[2] for r in rows), default=None)
     return {"waiting": sum(r[1] for r in rows), "batches": {r[0]: r[1] for r in rows},
+            "oldest_by_batch": {r[0]: r[2] for r in rows}, "refused": refused,
             "oldest": oldest.isoformat() if oldest else None}
 

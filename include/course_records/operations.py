@@ -30,7 +30,8 @@ REPORT_FILES = {"summary.json": "application/json", "rejects.csv": "text/csv; ch
 FILE_FORMAT_DOC = settings.REPO_ROOT / "docs" / "file-format.md"  # the rules, for the people who prepare files
 _BATCH_COLUMNS = ("batch_id", "file_path", "importer", "course", "status", "rows_total", "rows_valid",
                   "rows_rejected", "rows_skipped_identical", "created_learners", "created_courses",
-                  "created_enrollments", "created_credit_records", "dry_run", "load_valid_rows", "run_id",
+                  "created_enrollments", "created_credit_records", "created_held_records", "assigned_from",
+                  "dry_run", "load_valid_rows", "run_id",
                   "triggered_by", "started_at", "finished_at", "report_uri", "archived_uri")
 
 

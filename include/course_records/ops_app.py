@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from include.course_records import db, landing, operations, pages, settings
+from include.course_records import assign, db, landing, operations, pages, settings
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +110,13 @@ def create_app() -> FastAPI:
         with closing(db.connect()) as conn:
             batches = operations.recent_batches(conn, limit=BATCHES_PER_PAGE + 1,
                                                 offset=(page - 1) * BATCHES_PER_PAGE, status=status_filter or None)
+            held_records = assign.held_counts(conn)
             try:
                 waiting, landing_error = operations.waiting_files(conn, landing.landing_root(landing_url)), None
             except OSError as exc:  # the page still shows the lock and the batches
                 waiting, landing_error = [], f"{exc.__class__.__name__}: {exc}"
         return _page("overview.html", request, depth=0, lock=held, waiting=waiting, landing_error=landing_error,
+                     held_records=held_records, assign_dag=settings.ASSIGN_DAG_ID,
                      landing_url=landing_url, batches=batches[:BATCHES_PER_PAGE], page=page,
                      more=len(batches) > BATCHES_PER_PAGE, status_filter=status_filter or "")
 

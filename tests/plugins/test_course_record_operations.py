@@ -182,6 +182,27 @@ def test_the_page_shows_the_lock_the_waiting_files_and_the_batches_as_text(signe
     assert row.find("a", string=BATCH)["href"] == f"./batches/{BATCH}"
 
 
+def test_the_page_counts_held_records_per_batch_with_the_oldest(signed_in, conn):
+    with conn.cursor() as cur:
+        cur.execute("""
+            INSERT INTO course_import.held_record (import_batch, line, importer, course_key, email, email_key, complete,
+                                                   status, held_at)
+            VALUES ('B-OLD', 2, 'course', 'CARD-101', 'a@example.org', 'a@example.org', false, 'held', '2026-10-01T08:00Z'),
+                   ('B-OLD', 3, 'course', 'CARD-101', 'b@example.org', 'b@example.org', false, 'held', '2026-10-01T08:00Z'),
+                   ('B-NEW', 2, 'course', 'CARD-101', 'c@example.org', 'c@example.org', false, 'held', '2026-11-20T08:00Z'),
+                   ('B-NEW', 3, 'course', 'CARD-101', 'd@example.org', 'd@example.org', false, 'refused', '2026-11-20T08:00Z')""")
+    conn.commit()
+
+    page = BeautifulSoup(signed_in.get("/course-records/").text, "html.parser")
+
+    held = page.select_one("#held")
+    assert held.h2.get_text(strip=True) == "Held records (3)"
+    assert "1 were refused" in held.get_text(" ", strip=True)
+    rows = [[td.get_text(" ", strip=True) for td in tr.find_all("td")] for tr in held.select("tbody tr")]
+    assert [(r[0], r[1]) for r in rows] == [("B-OLD", "2"), ("B-NEW", "1")]
+    assert rows[0][2].startswith("2026-10-01")
+
+
 def test_the_batch_page_lists_every_issue_with_its_rule_and_the_reports(signed_in, batch):
     response = signed_in.get(f"/course-records/batches/{BATCH}")
 

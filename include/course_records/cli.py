@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import logging
 import os
 import sys
@@ -259,10 +258,6 @@ def _import_lock() -> dict | None:
                          f"{exc.__class__.__name__}: {detail} — run this where Airflow is configured "
                          "(source scripts/env.sh; in Docker Compose, the airflow-cli service); nothing was reverted"
                          ) from None
-    if raw in (None, "", "null", "{}"):
-        return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:  # set by hand to plain text: still a lock
-        value = None
-    return value if isinstance(value, dict) and value else {"reason": str(raw)}
+    from include.course_records.lock import parse
+
+    return parse(raw)

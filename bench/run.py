@@ -258,9 +258,10 @@ def print_table(results: dict) -> None:
     for row in results["sizes"]:
         e2e = row.get("end_to_end") or {}
         load = (e2e.get("task_seconds") or {}).get("load_legacy_global")
-        print(f"| {row['rows']:,} | {row['raw_copy_s']} s "
-              f"| {row['validate_s']} s ({row['validate_vs_copy']}×, {row['validate_peak_rss_mib']} MiB, "
-              f"{row['validate_us_per_row']}) "
+        validated = (f"{row['validate_s']} s ({row['validate_vs_copy']}×, {row['validate_peak_rss_mib']} MiB, "
+                     f"{row['validate_us_per_row']})") if row["validate_exit"] in (0, 1) else \
+            f"stopped at {row['validate_peak_rss_mib']} MiB after {row['validate_s']} s (exit {row['validate_exit']})"
+        print(f"| {row['rows']:,} | {row['raw_copy_s']} s | {validated} "
               + (f"| {e2e['tasks_total_s']} s ({e2e['tasks_vs_copy']}×, {e2e['peak_rss_mib']} MiB, {e2e['us_per_row']}) "
                  if e2e else "| — ")
               + (f"| {load} s " if load is not None else "| — ")

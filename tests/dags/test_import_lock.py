@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import IMPORT_DEFAULTS, REPO, count, drop, rows_of
+from tests.conftest import IMPORT_DEFAULTS, REPO, copy_airflow_home, count, drop, rows_of
 
 HEADER = "external_email,first_name,last_name,enrollment_start,complete,date_completed,credits,credit_type,participant_category\n"
 DEMO = (REPO / "demo/course/CARD-101/card-101-2026.csv").read_text()
@@ -221,7 +220,7 @@ def test_a_load_whose_connection_dies_locks_with_the_real_cause(dagbag, conn, la
 def _process_env(tmp_path, name):
     """A separate Airflow home (a copy of the session's initialised metadata DB) for a child process."""
     home = tmp_path / f"airflow-{name}"
-    shutil.copytree(os.environ["AIRFLOW_HOME"], home, ignore=shutil.ignore_patterns("data_docs", "logs"))
+    copy_airflow_home(home)
     env = dict(os.environ, AIRFLOW_HOME=str(home),
                AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
                PYTHONPATH=str(REPO))

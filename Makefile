@@ -13,7 +13,7 @@ fuzz:  ## the generated-file suite's long run: FUZZ_EXAMPLES (20000) over FUZZ_W
 lint:
 	bash scripts/setup.sh && .venv/bin/ruff check .
 
-bench:  ## speed: validate and load 10k/100k/1M-row files beside a raw COPY (see README)
+bench:  ## speed: validate and import 100k/1M/10M-row files beside a raw COPY and the LMS COPY floor (see README; ARGS="--sizes 100000")
 	bash scripts/setup.sh && . scripts/env.sh && COURSE_RECORDS_PG="$$(scripts/postgres.sh)" python -m bench.run $(ARGS)
 
 bench-datadocs:  ## Data Docs: publish time and store operations against 10,000 earlier validations

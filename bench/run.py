@@ -1,21 +1,28 @@
 """The speed benchmark (README: `make bench`). Not a test: it reports numbers, it asserts nothing.
 
-For each size it generates a seeded valid global file and measures, in the same run:
-  * raw COPY of the file into an UNLOGGED table of text columns (the floor),
+For each size, in a fresh LMS database, it generates a seeded valid global file and measures in
+the same run:
+  * raw COPY of the file into an UNLOGGED table of text columns (the floor of reading the file),
   * `python -m include.course_records validate` as a whole process (wall time, peak RSS),
-and for the largest size, the end-to-end import through the import DAG's tasks
-(`airflow dags test`): the sum of the task durations and the process's peak RSS.
+  * the end-to-end import through the import DAG's tasks (`airflow dags test`): each task's
+    duration, their sum, the process's peak RSS,
+  * the COPY-into-LMS-tables floor: COPYing the rows that import created (learners, enrollments,
+    credit records) into tables shaped like the LMS's (same columns, indexes, checks, foreign keys)
+    in one transaction — what any load of that file must at least pay;
+and once, a cold `validate` of a 10-row file (a new process each time, the median of 3).
 
-    python -m bench.run [--sizes 10000,100000,1000000] [--e2e-size 1000000] [--out bench-out]
+    python -m bench.run [--sizes 100000,1000000,10000000] [--e2e-sizes …] [--out bench-out]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -27,6 +34,7 @@ import psycopg2
 from bench.generate import write_global_file
 
 REPO = Path(__file__).resolve().parents[1]
+FLOOR_TABLES = ("learner", "enrollment", "credit_record")
 
 
 def _db(admin_uri: str) -> tuple[str, str]:
@@ -66,79 +74,201 @@ def raw_copy_seconds(uri: str, path: Path) -> float:
     return elapsed
 
 
+def lms_copy_floor(uri: str) -> dict:
+    """COPY what the import created into copies of the LMS tables (indexes, checks, foreign keys
+    between them) in one transaction: the least any load of those rows costs."""
+    conn = psycopg2.connect(uri)
+    buffers, counts = {}, {}
+    with conn.cursor() as cur:
+        for table in FLOOR_TABLES:
+            buffer = io.BytesIO()
+            cur.copy_expert(f"COPY (SELECT * FROM lms.{table} WHERE import_batch IS NOT NULL) TO STDOUT", buffer)
+            buffers[table], counts[table] = buffer, buffer.getvalue().count(b"\n")
+            cur.execute(f"DROP TABLE IF EXISTS public.floor_{table} CASCADE")
+            cur.execute(f"CREATE TABLE public.floor_{table} (LIKE lms.{table} INCLUDING ALL)")
+        cur.execute("ALTER TABLE floor_enrollment ADD FOREIGN KEY (learner_id) REFERENCES floor_learner (id),"
+                    " ADD FOREIGN KEY (course_id) REFERENCES lms.course (id)")
+        cur.execute("ALTER TABLE floor_credit_record ADD FOREIGN KEY (enrollment_id) REFERENCES floor_enrollment (id),"
+                    " ADD FOREIGN KEY (credit_type_id) REFERENCES lms.credit_type (id)")
+        conn.commit()
+        started = time.perf_counter()
+        for table in FLOOR_TABLES:
+            buffers[table].seek(0)
+            cur.copy_expert(f"COPY public.floor_{table} FROM STDIN", buffers[table])
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        cur.execute("DROP TABLE floor_credit_record, floor_enrollment, floor_learner")
+    conn.commit()
+    conn.close()
+    return {"seconds": round(elapsed, 2), "rows": counts}
+
+
+RSS_LIMIT_MIB = [6144]  # a process above this is stopped (the machine is shared): reported as exit -9
+
+
 def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, int]:
     """Wall seconds, peak RSS (MiB) and exit status of a whole process (GNU time)."""
+    import psutil
+
     stats = log.with_suffix(".time")
     with log.open("w") as out:
         started = time.perf_counter()
-        status = subprocess.call(["/usr/bin/time", "-f", "%M", "-o", str(stats), *command],
-                                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", str(stats), *command],
+                                   cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        peak, watched = 0.0, psutil.Process(process.pid)
+        while process.poll() is None:
+            try:
+                rss = sum(p.memory_info().rss for p in watched.children(recursive=True)) / 2**20
+            except psutil.Error:
+                rss = 0.0
+            peak = max(peak, rss)
+            if rss > RSS_LIMIT_MIB[0]:
+                for child in watched.children(recursive=True):
+                    child.kill()
+                print(f"stopped at {rss:.0f} MiB RSS (limit {RSS_LIMIT_MIB[0]} MiB): {' '.join(command[:4])}", file=out)
+            time.sleep(0.5)
+        status = process.returncode
         wall = time.perf_counter() - started
-    return wall, int(stats.read_text().split()[-1]) / 1024, status
+    try:
+        peak = max(peak, int(stats.read_text().split()[-1]) / 1024)
+    except (OSError, ValueError, IndexError):
+        status = status or -9
+    return wall, peak, status
+
+
+def _load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--e2e-size", type=int, default=1_000_000, help="0 to skip the end-to-end import")
+    parser.add_argument("--sizes", default="100000,1000000,10000000")
+    parser.add_argument("--e2e-sizes", default=None, help="sizes to import end to end (default: all; '' for none)")
     parser.add_argument("--out", type=Path, default=REPO / "bench-out")
+    parser.add_argument("--rss-limit-mib", type=int, default=RSS_LIMIT_MIB[0],
+                        help="stop a measured process above this RSS (the machine may be shared)")
     args = parser.parse_args()
+    RSS_LIMIT_MIB[0] = args.rss_limit_mib
     admin_uri = os.environ.get("COURSE_RECORDS_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
     args.out.mkdir(parents=True, exist_ok=True)
-    name, uri = _db(admin_uri)
-    env = dict(os.environ, AIRFLOW_CONN_LMS_DB=uri, PYTHONPATH=str(REPO))
-    results: dict = {"sizes": [], "machine": {"cpus": os.cpu_count()}}
-    try:
-        subprocess.run([sys.executable, "-m", "include.course_records", "init-db", "--demo"], cwd=REPO, env=env,
-                       check=True, capture_output=True)
-        for size in [int(s) for s in args.sizes.split(",")]:
-            path = write_global_file(args.out / "global" / f"bench-{size}.csv", size)
-            copy = raw_copy_seconds(uri, path)
-            wall, rss, status = timed(
-                [sys.executable, "-m", "include.course_records", "validate", str(path), "--importer", "global"],
-                env, args.out / f"validate-{size}.log")
-            row = {"rows": size, "raw_copy_s": round(copy, 2), "validate_s": round(wall, 2),
-                   "validate_vs_copy": round(wall / copy, 1), "validate_peak_rss_mib": round(rss),
-                   "validate_us_per_row": round(wall / size * 1e6, 1), "validate_exit": status}
-            results["sizes"].append(row)
-            print(json.dumps(row), flush=True)
-        if args.e2e_size:
-            results["end_to_end"] = end_to_end(args.e2e_size, uri, env, args.out)
-            print(json.dumps(results["end_to_end"]), flush=True)
-    finally:
-        _drop(admin_uri, name)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    e2e = sizes if args.e2e_sizes is None else [int(s) for s in args.e2e_sizes.split(",") if s]
+    results: dict = {"machine": {"cpus": os.cpu_count(), "load_average_at_start": _load_average()},
+                     "sizes": []}
+    print(json.dumps(results["machine"]), flush=True)
+    results["cold_small_file"] = cold_small_file(admin_uri, args.out)
+    print(json.dumps(results["cold_small_file"]), flush=True)
+    for size in sizes:
+        name, uri = _db(admin_uri)
+        try:
+            row = measure(size, uri, args.out, end_to_end=size in e2e)
+        finally:
+            _drop(admin_uri, name)
+        results["sizes"].append(row)
+        print(json.dumps(row), flush=True)
+    results["machine"]["load_average_at_end"] = _load_average()
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
     print(f"results: {args.out / 'results.json'}")
     return 0
 
 
-def end_to_end(size: int, uri: str, env: dict[str, str], out: Path) -> dict:
-    """The import DAG on a `size`-row global file, in a throwaway Airflow home."""
+def _env(uri: str) -> dict[str, str]:
+    return dict(os.environ, AIRFLOW_CONN_LMS_DB=uri, PYTHONPATH=str(REPO))
+
+
+def _init_db(env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "include.course_records", "init-db", "--demo"], cwd=REPO, env=env,
+                   check=True, capture_output=True)
+
+
+def cold_small_file(admin_uri: str, out: Path) -> dict:
+    name, uri = _db(admin_uri)
+    try:
+        env = _env(uri)
+        _init_db(env)
+        path = write_global_file(out / "global" / "bench-10.csv", 10)
+        walls = [timed([sys.executable, "-m", "include.course_records", "validate", str(path)], env,
+                       out / "validate-10.log")[0] for _ in range(3)]
+    finally:
+        _drop(admin_uri, name)
+    return {"rows": 10, "cold_validate_s": [round(w, 2) for w in walls],
+            "median_s": round(statistics.median(walls), 2), "load_average": _load_average()}
+
+
+def measure(size: int, uri: str, out: Path, *, end_to_end: bool) -> dict:
+    env = _env(uri)
+    _init_db(env)
+    path = write_global_file(out / "global" / f"bench-{size}.csv", size)
+    copy = raw_copy_seconds(uri, path)
+    wall, rss, status = timed([sys.executable, "-m", "include.course_records", "validate", str(path)],
+                              env, out / f"validate-{size}.log")
+    row = {"rows": size, "load_average": _load_average(), "raw_copy_s": round(copy, 2),
+           "validate_s": round(wall, 2), "validate_vs_copy": round(wall / copy, 1),
+           "validate_peak_rss_mib": round(rss), "validate_us_per_row": round(wall / size * 1e6, 1),
+           "validate_exit": status}
+    if end_to_end:
+        row["end_to_end"] = import_file(size, uri, env, out, path)
+        if row["end_to_end"].get("status") == "loaded":
+            floor = lms_copy_floor(uri)
+            row["lms_copy_floor_s"], row["lms_copy_floor_rows"] = floor["seconds"], floor["rows"]
+            load = row["end_to_end"]["task_seconds"].get("load_legacy_global")
+            if load is not None and floor["seconds"]:
+                row["load_vs_floor"] = round(load / floor["seconds"], 2)
+        row["end_to_end"]["tasks_vs_copy"] = round(row["end_to_end"]["tasks_total_s"] / copy, 1)
+        row["end_to_end"]["us_per_row"] = round(row["end_to_end"]["tasks_total_s"] / size * 1e6, 1)
+    return row
+
+
+def import_file(size: int, uri: str, env: dict[str, str], out: Path, source: Path) -> dict:
+    """The import DAG on the file, in a throwaway Airflow home and landing folder."""
     home = out / "airflow"
     shutil.rmtree(home, ignore_errors=True)
     landing = out / "landing"
     shutil.rmtree(landing, ignore_errors=True)
-    source = write_global_file(landing / "global" / f"e2e-{size}.csv", size, seed=11)
-    copy = raw_copy_seconds(uri, source)
+    (landing / "global").mkdir(parents=True)
+    landed = landing / "global" / source.name
+    shutil.copyfile(source, landed)
     run_env = dict(env, AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False",
                    AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
                    AIRFLOW_VAR_COURSE_RECORD_LANDING=landing.resolve().as_uri())
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run([airflow, "db", "migrate"], env=run_env, check=True, capture_output=True)
     wall, rss, status = timed([airflow, "dags", "test", "course_record_import", "-c",
-                               json.dumps({"file": source.relative_to(landing).as_posix()})],
+                               json.dumps({"file": landed.relative_to(landing).as_posix()})],
                               run_env, out / f"e2e-{size}.log")
     with sqlite3.connect(home / "airflow.db") as meta:
         durations = dict(meta.execute("SELECT task_id, duration FROM task_instance WHERE duration IS NOT NULL"))
-        states = dict(meta.execute("SELECT task_id, state FROM task_instance"))
-    summary = next((landing / "reports").glob("*/summary.json"))
-    loaded = json.loads(summary.read_text())
-    work = sum(durations.values())
-    return {"rows": size, "raw_copy_s": round(copy, 2), "task_seconds": {k: round(v, 2) for k, v in durations.items()},
-            "tasks_total_s": round(work, 2), "tasks_vs_copy": round(work / copy, 1),
-            "validate_and_load_s": round(durations.get("validate_file", 0) + durations.get("load_legacy_global", 0), 2),
-            "process_wall_s": round(wall, 2), "peak_rss_mib": round(rss), "exit": status,
-            "status": loaded["status"], "created": loaded["created"], "states": states}
+    summaries = list((landing / "reports").glob("*/summary.json"))
+    loaded = json.loads(summaries[0].read_text()) if summaries else {}
+    return {"task_seconds": {k: round(v, 2) for k, v in durations.items()},
+            "tasks_total_s": round(sum(durations.values()), 2), "process_wall_s": round(wall, 2),
+            "peak_rss_mib": round(rss), "exit": status, "status": loaded.get("status"),
+            "created": loaded.get("created")}
+
+
+def print_table(results: dict) -> None:
+    """The README's table (markdown)."""
+    print("\n| rows | raw COPY | validate (× COPY, peak RSS, µs/row) | import tasks (× COPY, peak RSS, µs/row) "
+          "| load task | LMS COPY floor | load ÷ floor |")
+    print("|---|---|---|---|---|---|---|")
+    for row in results["sizes"]:
+        e2e = row.get("end_to_end") or {}
+        load = (e2e.get("task_seconds") or {}).get("load_legacy_global")
+        print(f"| {row['rows']:,} | {row['raw_copy_s']} s "
+              f"| {row['validate_s']} s ({row['validate_vs_copy']}×, {row['validate_peak_rss_mib']} MiB, "
+              f"{row['validate_us_per_row']}) "
+              + (f"| {e2e['tasks_total_s']} s ({e2e['tasks_vs_copy']}×, {e2e['peak_rss_mib']} MiB, {e2e['us_per_row']}) "
+                 if e2e else "| — ")
+              + (f"| {load} s " if load is not None else "| — ")
+              + (f"| {row['lms_copy_floor_s']} s | {row.get('load_vs_floor', '—')}× |" if "lms_copy_floor_s" in row
+                 else "| — | — |"))
+    cold = results.get("cold_small_file")
+    if cold:
+        print(f"\ncold `validate` of a 10-row file: {cold['median_s']} s (median of {cold['cold_validate_s']})")
 
 
 if __name__ == "__main__":

@@ -40,11 +40,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import ObjectStoragePath
-
 from include.course_records import datadocs_render, datadocs_text
 
 if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
     from include.course_records.check import CheckResult
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,8 @@ def publish_report(site_url: str, report_dir: ObjectStoragePath) -> str | None:
 
 def publish(site_url: str, run: dict[str, Any]) -> str:
     """Add one run to the site: its page, its entry, and the lists it appears in. Returns the page's URL."""
+    from airflow.sdk import ObjectStoragePath  # Airflow only when a site is published (a cold `validate` is faster)
+
     site = _Site(ObjectStoragePath(site_url))
     batch = _checked_batch(run["batch"])
     day = _day_of(run["time"])

@@ -227,16 +227,40 @@ def prepare(rows: pd.DataFrame, importer: str, target_course: str | None, conn: 
 def _positions(index: pd.Index, keys: pd.Series | list[pd.Series]) -> np.ndarray:
     """For every key, its row in a table indexed (uniquely) by `index`, or -1 where there is none.
 
-    Each distinct key is looked up once; several key columns make a MultiIndex key.
+    Each distinct key is looked up once; several key columns are first made one integer key.
     """
     if isinstance(keys, list):
-        codes, uniques = pd.MultiIndex.from_arrays(keys).factorize()
-    else:
-        codes, uniques = pd.factorize(keys)
+        keys, index = _combined_keys(keys, index)
+    codes, uniques = pd.factorize(keys)
     if len(index) == 0 or len(uniques) == 0:
         return np.full(len(codes), -1, dtype=np.int64)
     found = index.get_indexer(uniques)
     return np.where(codes >= 0, found[codes], -1)
+
+
+def _combined_keys(keys: list[pd.Series], index: pd.MultiIndex) -> tuple[np.ndarray, pd.Index]:
+    """Several key columns and a MultiIndex of the same levels as one int64 key each (-1 where a
+    part of a row's key is not in the table at all, so that the row matches nothing).
+
+    Each level's values are numbered by the table's distinct values (a hash look-up per row):
+    linear, where a MultiIndex of a million tuples is not.
+    """
+    rows = len(keys[0])
+    row_key = np.zeros(rows, dtype=np.int64)
+    table_key = np.zeros(len(index), dtype=np.int64)
+    unknown = np.zeros(rows, dtype=bool)
+    table_missing = np.zeros(len(index), dtype=bool)
+    for level, key in enumerate(keys):
+        table_codes, table_values = pd.factorize(index.get_level_values(level))
+        row_codes = pd.Index(table_values).get_indexer(key) if len(table_values) else np.full(rows, -1)
+        unknown |= row_codes < 0
+        row_key = row_key * (len(table_values) + 1) + np.maximum(row_codes, 0)
+        table_key = table_key * (len(table_values) + 1) + np.maximum(table_codes, 0)
+        table_missing |= table_codes < 0
+    row_key[unknown] = -1
+    # The LMS's keys are NOT NULL; were a part missing, that entry matches no row (and stays unique).
+    table_key[table_missing] = -2 - np.arange(int(table_missing.sum()))
+    return row_key, pd.Index(table_key)
 
 
 def _lookup(keys: pd.Series | list[pd.Series], table: pd.DataFrame) -> pd.DataFrame:

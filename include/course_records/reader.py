@@ -16,6 +16,7 @@ import csv
 import io
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,9 +120,23 @@ def read_course_records(data: bytes) -> ReadResult:
     return result
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The text's lines with their ends, one at a time, split as io.StringIO(newline="") splits
+    them (without copying a large file's text)."""
+    position = 0
+    while position < len(text):
+        found = _LINE_END.search(text, position)
+        end = len(text) if found is None else found.end()
+        yield text[position:end]
+        position = end
+
+
 def _first_record(text: str) -> list[str] | Issue:
     try:
-        return next(csv.reader(io.StringIO(text, newline=""), strict=True), [])
+        return next(csv.reader(_lines(text), strict=True), [])
     except csv.Error:
         return _f04(1, "the header line cannot be read as comma CSV (a quote is misplaced) — "
                        "retype the header as plain names separated by commas")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from include.course_records import settings
+from include.course_records import gx_speed, settings
 from include.course_records.enrich import RAW_COLUMNS, ROW_TEXT, SEPARATOR
 from include.course_records.issues import Issue, quoted
 from include.course_records.reader import LINE
@@ -81,7 +81,7 @@ def header_frame(header: list[str]) -> pd.DataFrame:
 
 @cache
 def _gx_batch_definition() -> Any:
-    import great_expectations as gx
+    gx = gx_speed.load()
     import great_expectations.execution_engine.pandas_execution_engine as pandas_engine
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -97,9 +97,8 @@ def _gx_batch_definition() -> Any:
 def run_suite(frame: pd.DataFrame, parts: tuple[str, ...], key: str,
               parameters: dict[str, Any]) -> SuiteRun:
     """Validate `frame` with the merged suite; `key` is the column that identifies a row."""
-    import great_expectations as gx
-
     batch_definition = _gx_batch_definition()
+    gx = gx_speed.load()
     definition = suite_definition(parts)
     suite = gx.ExpectationSuite(**definition)
     if len(suite.expectations) != len(definition["expectations"]):  # GX drops bad ones, only logging
@@ -107,12 +106,13 @@ def run_suite(frame: pd.DataFrame, parts: tuple[str, ...], key: str,
     # GX filters by row_condition with DataFrame.query, copying every column of the frame: give it
     # only the columns the suite reads (a third of the prepared frame).
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame[columns_read(definition, frame, key)]})
-    result = batch.validate(
-        suite,
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [key],
-                       "partial_unexpected_count": 20},
-        expectation_parameters=parameters,
-    )
+    with gx_speed.scope():  # what GX would compute again and again for this batch, computed once
+        result = batch.validate(
+            suite,
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [key],
+                           "partial_unexpected_count": 20},
+            expectation_parameters=parameters,
+        )
     failures = []
     for outcome in result.results:
         info = outcome.exception_info or {}

@@ -1,0 +1,98 @@
+"""gx_speed changes how fast Great Expectations runs, never what it finds.
+
+A corpus file of every rule (its minimal example) and the demo files are checked twice, with
+GX as shipped and with our patches: the issues, the verdict and GX's own result documents must
+be the same, byte for byte once the run's id and time are set aside.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from include.course_records import gx_speed
+from include.course_records.check import check_file
+from include.course_records.target import resolve_target
+from tests.conftest import REPO
+from tests.include.course_records.test_corpus import CORPUS, EXPECTED, NOW
+
+
+def _setup(path, conn):
+    setup = path.with_suffix(".setup.sql")
+    if setup.exists():
+        with conn.cursor() as cur:
+            cur.execute(setup.read_text())
+        conn.commit()
+
+
+def _documents(result) -> list[str]:
+    """GX's result documents, without what names the run (its id and time)."""
+    documents = []
+    for run in result.suite_runs:
+        document = json.loads(json.dumps(run.result, sort_keys=True, default=str))
+        document.pop("meta", None)
+        for outcome in document.get("results", []):
+            outcome.get("expectation_config", {}).pop("id", None)
+        documents.append(json.dumps(document, sort_keys=True))
+    return documents
+
+
+def _outcome(result):
+    return (result.status, [(i.line, i.column, i.rule, i.severity, i.message) for i in result.issues],
+            sorted(result.rejected_lines), _documents(result))
+
+
+def _one_file_per_rule() -> list[str]:
+    """The first corpus file of each rule it shows (each runs GX twice: the suite's time counts)."""
+    chosen: dict[str, str] = {}
+    for path in sorted(EXPECTED):
+        for rule, _ in EXPECTED[path]:
+            chosen.setdefault(rule, path)
+    return sorted(set(chosen.values()))
+
+
+CASES = [(CORPUS, path) for path in _one_file_per_rule()] + \
+    [(REPO / "demo", "course/CARD-101/card-101-2026.csv"), (REPO / "demo", "global/legacy-history.csv")]
+
+
+@pytest.mark.parametrize(("base", "path"), CASES, ids=[p for _, p in CASES])
+def test_patched_gx_finds_exactly_what_gx_finds(base, path, conn):
+    _setup(base / path, conn)
+    data, target = (base / path).read_bytes(), resolve_target(path)
+
+    ours = _outcome(check_file(data, target, conn, now=NOW))
+    with gx_speed.unpatched():
+        shipped = _outcome(check_file(data, target, conn, now=NOW))
+
+    assert ours == shipped
+
+
+def test_load_valid_rows_outcome_is_the_same(conn):
+    path = next(p for p in sorted(EXPECTED) if "/R09_" in p)
+    data, target = (CORPUS / path).read_bytes(), resolve_target(path)
+
+    ours = _outcome(check_file(data, target, conn, now=NOW, load_valid_rows=True))
+    with gx_speed.unpatched():
+        shipped = _outcome(check_file(data, target, conn, now=NOW, load_valid_rows=True))
+
+    assert ours == shipped
+
+
+def test_deferred_modules_load_on_first_use():
+    gx_speed.load()
+    from scipy import stats
+
+    assert stats.entropy([0.5, 0.5], [0.5, 0.5]) == 0  # the real scipy.stats, imported now
+    assert sys.modules["scipy.stats"].entropy is stats.entropy
+    import altair
+
+    assert altair.Chart is sys.modules["altair"].Chart
+
+
+def test_outside_a_validation_nothing_is_kept():
+    gx_speed.load()
+    with gx_speed.scope():
+        pass
+    assert gx_speed._filtered.frames == {} and gx_speed._filtered.kwargs is None

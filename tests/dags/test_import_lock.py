@@ -231,9 +231,11 @@ def _process_env(tmp_path, name):
 def _start(tmp_path, name, path):
     """A child process running one import; its log goes to a file (a full pipe would stall it)."""
     log = (tmp_path / f"{name}.log").open("w")
+    env = _process_env(tmp_path, name)
     process = subprocess.Popen([sys.executable, str(REPO / "tests/dags/import_process.py"), path], cwd=REPO,
-                               env=_process_env(tmp_path, name), stdout=log, stderr=subprocess.STDOUT)
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
     process.log_path = tmp_path / f"{name}.log"
+    process.env = env
     return process
 
 

@@ -56,9 +56,17 @@ def _on_load_failure(context) -> None:
     from include.course_records import lock, pipeline
 
     ticket = context["ti"].xcom_pull(task_ids="resolve_request")
-    if ticket and not lock.current():
-        pipeline.lock_after_failure(ticket, context["ti"].xcom_pull(task_ids="validate_file"),
-                                    context.get("exception") or "the load task failed")
+    if not ticket:
+        return
+    held = lock.current()
+    if not held:
+        # no exception: the task did not end by itself (its worker died; the scheduler found no heartbeat)
+        error = context.get("exception") or (
+            "the load task ended without reporting: its worker or process was lost (no heartbeat); its database "
+            "transaction rolled back with its session")
+        pipeline.lock_after_failure(ticket, context["ti"].xcom_pull(task_ids="validate_file"), error)
+    elif (held.get("diagnosis") or {}).get("batch") == ticket["batch"]:  # the next load found it dead first
+        pipeline.record_failed_load(ticket, held)
 
 
 @dag(

@@ -268,13 +268,17 @@ def load(ticket: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
     that check says — loaded, `duplicate_file` (F06) or rejected with its rules — never as a lock.
     """
     from include.course_records.errors import StaleValidation
+    from include.course_records.load import advisory_lock
 
     conn = db.connect()
     try:
-        try:
-            created = _load_staged(conn, ticket)
-        except StaleValidation as stale:
-            return _recheck_and_load(conn, ticket, stale)
+        with advisory_lock(conn):  # for the session: a process that dies mid-load leaves its mark
+            _stop_if_a_load_died(conn, ticket)
+            ledger.mark_load_started(conn, ticket["batch"])
+            try:
+                created = _load_staged(conn, ticket)
+            except StaleValidation as stale:
+                return _recheck_and_load(conn, ticket, stale)
         return {"status": LOADED, "created": created, "outcome": outcome}
     except ImportLocked as exc:
         held = exc.args[0]
@@ -290,6 +294,44 @@ def load(ticket: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
         if cause is not exc:
             raise cause from None  # the task's error is the real one, not the clean-up's
         raise
+
+
+def _stop_if_a_load_died(conn: db.Connection, ticket: dict[str, Any]) -> None:
+    """An earlier load started and never ended: its process died (a worker lost or killed) before it
+    or Airflow could say so. Lock the importer naming it (unless locked already), and stop (ImportLocked).
+
+    Called holding the loaders' advisory lock: no live load can be in that state.
+    """
+    dead = ledger.dead_loads(conn, ticket["batch"])
+    if not dead:
+        return
+    held = lock.current()
+    for load in dead:
+        with conn.cursor() as cur:  # its transaction rolled back with its session: say what the LMS holds
+            cur.execute("SELECT (SELECT count(*) FROM lms.enrollment WHERE import_batch = %(b)s)"
+                        " + (SELECT count(*) FROM lms.learner WHERE import_batch = %(b)s)", {"b": load["batch_id"]})
+            [(rows,)] = cur.fetchall()
+        conn.commit()
+        reason = (f"loading {load['file_path']} (batch {load['batch_id']}) stopped without finishing: the load "
+                  f"started at {load['load_started_at']:%Y-%m-%d %H:%M:%S} UTC and its process died (worker lost "
+                  f"or killed); its transaction was rolled back, the LMS holds {rows} rows of that batch")
+        log.error("%s", reason)
+        if not held:
+            held = lock.lock(conn, file=load["file_path"], run_id=load["run_id"], reason=reason,
+                             diagnosis={"error": reason, "batch": load["batch_id"], "report": load["report_uri"],
+                                        "file_discrepancies": []})
+        ledger.finish(conn, load["batch_id"], status="failed")
+        mark_waiting(conn, load["file_path"])
+    raise ImportLocked(held)
+
+
+def record_failed_load(ticket: dict[str, Any], held: dict[str, Any]) -> None:
+    """The run's load failed and the importer is already locked for it: its summary and ledger say so."""
+    conn = db.connect()
+    try:
+        _stop_locked(ticket, held, conn, ledger_status="failed")
+    finally:
+        conn.close()
 
 
 def _load_staged(conn: db.Connection, ticket: dict[str, Any]) -> dict[str, int]:

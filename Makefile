@@ -1,5 +1,5 @@
 # The two commands of the README. Both set up everything they need on a fresh machine.
-.PHONY: demo test lint bench bench-datadocs lock fuzz
+.PHONY: demo test lint bench bench-datadocs lock fuzz cluster cluster-stop cluster-status cluster-test
 
 demo:  ## set up, load the demo catalogue, run the import DAG on the demo files
 	bash scripts/demo.sh
@@ -21,3 +21,17 @@ bench-datadocs:  ## Data Docs: publish time and store operations against 10,000 
 
 lock:  ## recompile requirements.txt from requirements.in
 	uv pip compile requirements.in -o requirements.txt --python-version 3.11
+
+cluster:  ## the compose topology as processes on loopback: API server, scheduler, DAG processor, triggerer, 2 Celery workers, S3 landing (README)
+	bash scripts/cluster.sh start
+
+cluster-stop:  ## stop every process `make cluster` started (by pid)
+	bash scripts/cluster.sh stop
+
+cluster-status:
+	bash scripts/cluster.sh status
+
+cluster-test:  ## the cluster scenarios (tests/cluster/) on a fresh cluster, stopped afterwards
+	bash scripts/cluster.sh stop && bash scripts/cluster.sh start --fresh \
+	  && { bash scripts/test.sh -m cluster tests/cluster $(ARGS); status=$$?; bash scripts/cluster.sh stop; exit $$status; } \
+	  || { bash scripts/cluster.sh stop; exit 1; }

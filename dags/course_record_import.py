@@ -43,14 +43,30 @@ from include.course_records.notify import FileRejectedNotifier, ImporterLockedNo
 IMPORTERS = ["course", "global"]
 
 
+def _loaded(ticket: dict, outcome: dict) -> dict | None:
+    """The load task's result (None when the run did not load): what became of the file at load time."""
+    from include.course_records import pipeline
+
+    loader = pipeline.choose_path(ticket, outcome)
+    return get_current_context()["ti"].xcom_pull(task_ids=loader) if loader.startswith("load_") else None
+
+
 def _on_load_failure(context) -> None:
     """Also covers a load whose process was killed: Airflow reports it failed, and we lock."""
     from include.course_records import lock, pipeline
 
     ticket = context["ti"].xcom_pull(task_ids="resolve_request")
-    if ticket and not lock.current():
-        pipeline.lock_after_failure(ticket, context["ti"].xcom_pull(task_ids="validate_file"),
-                                    context.get("exception") or "the load task failed")
+    if not ticket:
+        return
+    held = lock.current()
+    if not held:
+        # no exception: the task did not end by itself (its worker died; the scheduler found no heartbeat)
+        error = context.get("exception") or (
+            "the load task ended without reporting: its worker or process was lost (no heartbeat); its database "
+            "transaction rolled back with its session")
+        pipeline.lock_after_failure(ticket, context["ti"].xcom_pull(task_ids="validate_file"), error)
+    elif (held.get("diagnosis") or {}).get("batch") == ticket["batch"]:  # the next load found it dead first
+        pipeline.record_failed_load(ticket, held)
 
 
 @dag(
@@ -146,22 +162,21 @@ def course_record_import():
     def archive_file(ticket: dict, outcome: dict) -> str:
         from include.course_records import pipeline
 
-        loader = pipeline.choose_path(ticket, outcome)
-        created = get_current_context()["ti"].xcom_pull(task_ids=loader) if loader.startswith("load_") else None
-        return pipeline.archive_file(ticket, outcome, created)
+        return pipeline.archive_file(ticket, outcome, _loaded(ticket, outcome))
 
-    @task
+    # after the branch, or after a load whose second check (the LMS changed since validation) rejected the file
+    @task(trigger_rule="none_failed_min_one_success")
     def quarantine_file(ticket: dict, outcome: dict) -> str:
         from include.course_records import pipeline
 
-        return pipeline.quarantine_file(ticket, outcome)
+        return pipeline.quarantine_file(ticket, outcome, _loaded(ticket, outcome))
 
     @task(on_failure_callback=FileRejectedNotifier())
     def file_rejected(ticket: dict, outcome: dict) -> None:
         """Ends a rejected file's run as failed (REJECTED: …), and mails the notification addresses."""
         from include.course_records import pipeline
 
-        pipeline.reject(ticket, outcome)
+        pipeline.reject(ticket, pipeline.outcome_now(outcome, _loaded(ticket, outcome)))
 
     @task
     def dry_run_done(ticket: dict, outcome: dict) -> None:
@@ -191,6 +206,7 @@ def course_record_import():
     archived = archive_file(ticket, outcome)
     branch >> archived
     [course_level, legacy_global] >> archived
+    [course_level, legacy_global] >> quarantined
     [archived, rejected, dry] >> publish_data_docs(ticket).as_teardown()
 
 

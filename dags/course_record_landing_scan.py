@@ -43,9 +43,13 @@ def course_record_landing_scan():
             logging.getLogger(__name__).warning(
                 "IMPORT LOCKED: %s — new files wait in landing until the unlock (%s DAG); see %s",
                 lock.describe(held), settings.UNLOCK_DAG_ID, settings.ops_url())
+        context = get_current_context()
+        # a run triggered by hand or through the REST API has no logical date (so no ts_nodash)
+        stamp = context.get("ts_nodash") or f"{context['dag_run'].run_after:%Y%m%dT%H%M%S}"
+        ti = context["ti"]
         conn = db.connect()
-        ready = scan.plan(conn, landed, locked=bool(held))
-        stamp = get_current_context()["ts_nodash"]
+        ready = scan.plan(conn, landed, locked=bool(held), run_exists=lambda run_id: ti.get_dr_count(
+            dag_id=settings.IMPORT_DAG_ID, run_ids=[run_id]) > 0)
         requests = [scan.run_request(path, stamp) for path in ready]
         scan.record_runs(conn, {r["conf"]["file"]: r["trigger_run_id"] for r in requests})
         print(f"{len(landed)} file(s) in landing; starting {len(requests)} import run(s)")

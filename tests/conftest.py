@@ -145,3 +145,22 @@ def rows_of(conn, query: str, params: tuple = ()) -> list[tuple]:
 
 def count(conn, table: str) -> int:
     return rows_of(conn, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def copy_airflow_home(destination: Path) -> Path:
+    """A copy of this session's Airflow home for a child process (an API server, an import).
+
+    Airflow keeps SQLite in WAL mode: recent commits live in `airflow.db-wal` until a checkpoint,
+    which may run while files are being copied. The database is therefore copied with SQLite's
+    online backup (one consistent snapshot), never as files.
+    """
+    import sqlite3
+
+    source = Path(os.environ["AIRFLOW_HOME"])
+    shutil.copytree(source, destination,
+                    ignore=shutil.ignore_patterns("data_docs", "logs", "airflow.db", "airflow.db-*"))
+    with sqlite3.connect(source / "airflow.db") as live, sqlite3.connect(destination / "airflow.db") as copy:
+        live.backup(copy)
+    live.close()
+    copy.close()
+    return destination

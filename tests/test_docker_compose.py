@@ -155,6 +155,30 @@ def test_airflow_services_name_the_connection_variable_and_settings_the_code_rea
             assert f"AIRFLOW_CONN_{conn_id.upper()}" in env, f"{name}: no connection {conn_id!r} for {landing}"
 
 
+# Settings scripts/cluster.sh gives every process that the compose stack must give every container
+# (the rest is where things are: hosts, ports, secrets, paths).
+SHARED_WITH_THE_CLUSTER = (
+    "AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "AIRFLOW__CORE__LOAD_EXAMPLES",
+    "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK", "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT",
+    "AIRFLOW_VAR_COURSE_RECORD_LANDING",
+)
+
+
+def test_the_cluster_script_and_the_stack_share_their_settings(compose):
+    import re
+
+    script = (REPO / "scripts/cluster.sh").read_text()
+    template = script[script.index('cat >"$CLUSTER_DIR/cluster.env"'):]
+    defaults = dict(re.findall(r'^(CLUSTER_[A-Z_]+)="\$\{CLUSTER_[A-Z_]+:-(.*)\}"', script, re.M))
+    cluster = {}
+    for key, value in re.findall(r"^([A-Z_0-9]+)=(.*)$", template, re.M):
+        cluster[key] = re.sub(r"\$(CLUSTER_[A-Z_]+)", lambda m: defaults.get(m.group(1), m.group(0)), value)
+    for name in AIRFLOW_SERVICES:
+        env = environment(compose["services"][name])
+        for key in SHARED_WITH_THE_CLUSTER:
+            assert env[key].lower() == cluster[key].lower(), (name, key, env[key], cluster[key])
+
+
 def _airflow_connection(conn_id: str, value: str):
     """The connection as Airflow reads it from AIRFLOW_CONN_<ID>: JSON or a URI."""
     from airflow.models.connection import Connection

@@ -13,7 +13,7 @@ import pandas as pd
 from include.course_records import enrich, validate
 from include.course_records.db import Connection
 from include.course_records.issues import INFO, Issue
-from include.course_records.reader import LINE, read_course_records
+from include.course_records.reader import LINE, count_data_lines, read_course_records
 from include.course_records.target import Target
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class CheckResult:
     def counts(self) -> dict[str, int]:
         total = self.rows_total
         rejected = len(self.rejected_lines) if self.frame is not None else (total if self.status == REJECTED else 0)
-        skipped = 0
+        skipped = total if self.status == DUPLICATE else 0  # the same bytes: every row already there
         if self.frame is not None and self.status == ACCEPTED:
             valid = ~self.frame[LINE].isin(self.rejected_lines)
             skipped = int((self.frame["_identical"] & valid).sum())
@@ -86,6 +86,7 @@ def check_file(data: bytes, target: Target, conn: Connection, *, load_valid_rows
         log.info("%s: the same bytes were loaded by batch %s: skipped (F06)", target.path,
                  result.duplicate_of)
         result.status = DUPLICATE
+        result.rows_read = count_data_lines(data)  # rows.total counts the data lines, read or not
         result.issues.append(Issue(1, None, "F06", INFO,
                                    f"line 1: the same bytes were already loaded by batch {result.duplicate_of} — "
                                    "nothing to do; the file is archived (F06)"))

@@ -82,11 +82,19 @@ def _fetch(conn: Connection, sql: str, params: tuple, columns: list[str]) -> pd.
         return pd.DataFrame(cur.fetchall(), columns=columns)
 
 
+def _lookup_keys(values: pd.Series) -> list[str]:
+    """The distinct values worth asking the LMS about. PostgreSQL text never holds a NUL, so a
+    value with one matches nothing there (and R01 rejects its row); it cannot even be sent as a
+    query parameter."""
+    keys = values.dropna().unique().tolist()
+    return [key for key in keys if "\x00" not in key]
+
+
 def fetch_snapshot(conn: Connection, rows: pd.DataFrame) -> LmsSnapshot:
     """Read, in one read-only transaction, what the LMS holds for the rows' learners and courses."""
-    emails = rows["_email_key"].dropna().unique().tolist()
-    user_ids = rows["external_user_id"].dropna().unique().tolist()
-    course_keys = rows["_course_key"].dropna().unique().tolist()
+    emails = _lookup_keys(rows["_email_key"])
+    user_ids = _lookup_keys(rows["external_user_id"])
+    course_keys = _lookup_keys(rows["_course_key"])
     conn.rollback()
     with conn.cursor() as cur:
         cur.execute("SET TRANSACTION READ ONLY")

@@ -38,6 +38,23 @@ def mark_loaded(cur: Any, batch: str, created: dict[str, int]) -> None:
          created.get("held_records", 0), batch))
 
 
+def mark_load_started(conn: Connection, batch: str) -> None:
+    with transaction(conn) as cur:
+        cur.execute("UPDATE course_import.ledger SET load_started_at = now() WHERE batch_id = %s", (batch,))
+
+
+def dead_loads(conn: Connection, batch: str) -> list[dict[str, Any]]:
+    """Loads other than `batch` that started and never ended (asked holding the loaders' advisory
+    lock: their session is gone, so their process died mid-load)."""
+    names = ("batch_id", "file_path", "run_id", "report_uri", "load_started_at")
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT {', '.join(names)} FROM course_import.ledger WHERE status = 'accepted'"
+                    " AND load_started_at IS NOT NULL AND batch_id <> %s ORDER BY load_started_at", (batch,))
+        rows = cur.fetchall()
+    conn.commit()
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
 def finish(conn: Connection, batch: str, *, status: str | None = None,
            archived_uri: str | None = None) -> None:
     with transaction(conn) as cur:

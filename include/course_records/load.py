@@ -11,7 +11,8 @@ import io
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import pandas as pd
@@ -119,6 +120,22 @@ def drop_stage(conn: Connection, batch: str) -> None:
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {stage}").format(stage=stage_table(batch)))
 
 
+@contextmanager
+def advisory_lock(conn: Connection) -> Iterator[None]:
+    """Hold the loaders' advisory lock for the session (across transactions) while the block runs.
+
+    A load (`load_batch`) on the same connection takes it again at once; loads, reverts and
+    assignments on other connections wait. If the connection dies, PostgreSQL releases it.
+    """
+    with transaction(conn) as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", (settings.LOAD_ADVISORY_LOCK_KEY,))
+    try:
+        yield
+    finally:
+        with suppress(psycopg2.Error), transaction(conn) as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (settings.LOAD_ADVISORY_LOCK_KEY,))
+
+
 def load_batch(conn: Connection, batch: str, importer: str, *,
                lock_holder: Callable[[], dict | None],
                after_load: Callable[[object, Created], None]) -> Created:
@@ -170,7 +187,11 @@ def load_batch(conn: Connection, batch: str, importer: str, *,
                 f"expected {enrollments_expected} enrollments and {credits_expected} credit records, "
                 f"but the LMS took {created.enrollments} and {created.credit_records}: it changed since "
                 "validation; nothing was loaded — run the file again")
-        after_load(cur, created)
+        try:
+            after_load(cur, created)
+        except psycopg2.errors.UniqueViolation as exc:  # the ledger's one loaded batch per sha256
+            raise StaleValidation("the same bytes were loaded by another batch since validation; "
+                                  "nothing was loaded") from exc
         cur.execute(sql.SQL("DROP VIEW {resolved}; DROP TABLE {stage}").format(resolved=resolved, stage=stage))
     log.info("%s: loaded %d staged rows in %.2fs: %s", batch, staged, time.perf_counter() - started,
              created.as_dict())

@@ -106,6 +106,12 @@ class FileRejectedNotifier(BaseNotifier):
         ti = context["ti"]
         ticket = ti.xcom_pull(task_ids="resolve_request")
         outcome = ti.xcom_pull(task_ids="validate_file")
+        if ticket and outcome:  # a load may have checked the file again and rejected it then
+            from include.course_records import pipeline
+
+            loader = pipeline.choose_path(ticket, outcome)
+            if loader.startswith("load_"):
+                outcome = pipeline.outcome_now(outcome, ti.xcom_pull(task_ids=loader))
         if ticket and outcome and outcome.get("status") == "rejected":
             send(rejection_mail(ticket, outcome), context)
 

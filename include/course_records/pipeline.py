@@ -175,24 +175,39 @@ def check_lock(ticket: dict[str, Any]) -> None:
 
 def validate(ticket: dict[str, Any]) -> dict[str, Any]:
     """Read and check the file, write its reports, and stage the rows to load."""
-    from include.course_records import datadocs, report
-    from include.course_records.check import ACCEPTED, REJECTED, check_file
-    from include.course_records.load import stage_rows
-    from include.course_records.target import Target
-
     started = time.perf_counter()
     quiet_great_expectations()
-    root = _root(ticket)
-    data = landing.read_bytes(root, ticket["file"])
-    log.info("read %s: %d bytes", ticket["file"], len(data))
     conn = db.connect()
-    target = Target(ticket["file"], ticket["importer"], ticket["course"])
-    result = check_file(data, target, conn, load_valid_rows=ticket["load_valid_rows"],
-                        missing_learners=ticket.get("missing_learners", "create"),
-                        assign_immediately=ticket.get("assign_immediately", True))
-    reports = _report_dir(ticket)
+    result = _check(ticket, conn)
     _open_ledger_entry(conn, ticket, sha256=result.sha256)
+    return _record_check(ticket, conn, result, started)
+
+
+def _check(ticket: dict[str, Any], conn: db.Connection):
+    """Every check on the file as it is in landing, against the LMS as it is now (reads only)."""
+    from include.course_records.check import check_file
+    from include.course_records.target import Target
+
+    data = landing.read_bytes(_root(ticket), ticket["file"])
+    log.info("read %s: %d bytes", ticket["file"], len(data))
+    target = Target(ticket["file"], ticket["importer"], ticket["course"])
+    return check_file(data, target, conn, load_valid_rows=ticket["load_valid_rows"],
+                      missing_learners=ticket.get("missing_learners", "create"),
+                      assign_immediately=ticket.get("assign_immediately", True))
+
+
+def _record_check(ticket: dict[str, Any], conn: db.Connection, result, started: float, *,
+                  recheck: str | None = None) -> dict[str, Any]:
+    """Write a check's reports and ledger counts, stage the rows to load; returns the outcome
+    (what the next tasks read through XCom). `recheck` says why a load checked the file again."""
+    from include.course_records import datadocs, report
+    from include.course_records.check import ACCEPTED, REJECTED
+    from include.course_records.load import stage_rows
+
+    reports = _report_dir(ticket)
     document = report.summary(result, file=ticket["file"])
+    if recheck:
+        document["rechecked"] = recheck
     if result.status == REJECTED:  # where the people who prepare files read what each rule means
         document["rules"] = settings.ops_url("file-format")
     _write_summary(ticket, document)
@@ -206,17 +221,21 @@ def validate(ticket: dict[str, Any]) -> dict[str, Any]:
     errors = [i for i in result.issues if i.is_error]
     # a rejection is what ops must read: WARNING, with the first errors, above any GX chatter
     level = logging.WARNING if result.status == REJECTED else logging.INFO
-    log.log(level, "%s: %s — rows %s, %d errors, %d warnings, %d rows staged; report %s (%.2fs)",
-            ticket["file"], result.status, document["rows"], len(errors), len(result.issues) - len(errors),
-            staged, reports, time.perf_counter() - started)
+    log.log(level, "%s: %s%s — rows %s, %d errors, %d warnings, %d rows staged; report %s (%.2fs)",
+            ticket["file"], result.status, " on a second check in the load slot" if recheck else "",
+            document["rows"], len(errors), len(result.issues) - len(errors), staged, reports,
+            time.perf_counter() - started)
     for issue in result.issues[:20]:
         log.log(logging.WARNING if issue.is_error else logging.INFO, "  %s %s", issue.severity, issue.message)
     if len(result.issues) > 20:
         log.log(level, "  … %d more in %s/rejects.csv and summary.json", len(result.issues) - 20, reports)
     discrepancies = [i.message for i in result.issues if i.rule in {"F02", "F04", "R01", "W04", "W05"}][:20]
-    return {"status": result.status, "sha256": result.sha256, "rows": document["rows"], "staged": staged,
-            "report": landing.url_of(reports), "discrepancies": discrepancies, "errors": len(errors),
-            "first_errors": [i.message for i in errors[:FIRST_ERRORS]]}
+    outcome = {"status": result.status, "sha256": result.sha256, "rows": document["rows"], "staged": staged,
+               "report": landing.url_of(reports), "discrepancies": discrepancies, "errors": len(errors),
+               "first_errors": [i.message for i in errors[:FIRST_ERRORS]]}
+    if recheck:
+        outcome["rechecked"] = recheck
+    return outcome
 
 
 def quiet_great_expectations() -> None:
@@ -240,17 +259,32 @@ def choose_path(ticket: dict[str, Any], outcome: dict[str, Any]) -> str:
     return "load_course_level" if ticket["importer"] == "course" else "load_legacy_global"
 
 
-def load(ticket: dict[str, Any], outcome: dict[str, Any]) -> dict[str, int]:
-    """Load the staged batch; on failure, lock the importer with a diagnosis and re-raise."""
-    from include.course_records.load import drop_stage, load_batch
+def load(ticket: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
+    """Load the staged batch; on failure, lock the importer with a diagnosis and re-raise.
+
+    Returns `{"status", "created", "outcome"}`: `outcome` is the validation that holds at load
+    time. When the LMS changed since validation (another file loaded the same bytes or rows that
+    overlap, or a batch was reverted), the file is checked again inside the load slot and ends as
+    that check says — loaded, `duplicate_file` (F06) or rejected with its rules — never as a lock.
+    """
+    from include.course_records.errors import StaleValidation
+    from include.course_records.load import advisory_lock
 
     conn = db.connect()
     try:
-        created = load_batch(conn, ticket["batch"], ticket["importer"], lock_holder=lock.current,
-                             after_load=lambda cur, c: ledger.mark_loaded(cur, ticket["batch"], c.as_dict()))
+        with advisory_lock(conn):  # for the session: a process that dies mid-load leaves its mark
+            _stop_if_a_load_died(conn, ticket)
+            ledger.mark_load_started(conn, ticket["batch"])
+            try:
+                created = _load_staged(conn, ticket)
+            except StaleValidation as stale:
+                return _recheck_and_load(conn, ticket, stale)
+        return {"status": LOADED, "created": created, "outcome": outcome}
     except ImportLocked as exc:
         held = exc.args[0]
         log.warning("IMPORT LOCKED: %s — nothing loaded; %s stays in landing", lock.describe(held), ticket["file"])
+        from include.course_records.load import drop_stage
+
         drop_stage(conn, ticket["batch"])
         _stop_locked(ticket, held, conn)
         raise run_fails(_locked_message(ticket, held)) from None
@@ -260,7 +294,77 @@ def load(ticket: dict[str, Any], outcome: dict[str, Any]) -> dict[str, int]:
         if cause is not exc:
             raise cause from None  # the task's error is the real one, not the clean-up's
         raise
+
+
+def _stop_if_a_load_died(conn: db.Connection, ticket: dict[str, Any]) -> None:
+    """An earlier load started and never ended: its process died (a worker lost or killed) before it
+    or Airflow could say so. Lock the importer naming it (unless locked already), and stop (ImportLocked).
+
+    Called holding the loaders' advisory lock: no live load can be in that state.
+    """
+    dead = ledger.dead_loads(conn, ticket["batch"])
+    if not dead:
+        return
+    held = lock.current()
+    for load in dead:
+        with conn.cursor() as cur:  # its transaction rolled back with its session: say what the LMS holds
+            cur.execute("SELECT (SELECT count(*) FROM lms.enrollment WHERE import_batch = %(b)s)"
+                        " + (SELECT count(*) FROM lms.learner WHERE import_batch = %(b)s)", {"b": load["batch_id"]})
+            [(rows,)] = cur.fetchall()
+        conn.commit()
+        reason = (f"loading {load['file_path']} (batch {load['batch_id']}) stopped without finishing: the load "
+                  f"started at {load['load_started_at']:%Y-%m-%d %H:%M:%S} UTC and its process died (worker lost "
+                  f"or killed); its transaction was rolled back, the LMS holds {rows} rows of that batch")
+        log.error("%s", reason)
+        if not held:
+            held = lock.lock(conn, file=load["file_path"], run_id=load["run_id"], reason=reason,
+                             diagnosis={"error": reason, "batch": load["batch_id"], "report": load["report_uri"],
+                                        "file_discrepancies": []})
+        ledger.finish(conn, load["batch_id"], status="failed")
+        mark_waiting(conn, load["file_path"])
+    raise ImportLocked(held)
+
+
+def record_failed_load(ticket: dict[str, Any], held: dict[str, Any]) -> None:
+    """The run's load failed and the importer is already locked for it: its summary and ledger say so."""
+    conn = db.connect()
+    try:
+        _stop_locked(ticket, held, conn, ledger_status="failed")
+    finally:
+        conn.close()
+
+
+def _load_staged(conn: db.Connection, ticket: dict[str, Any]) -> dict[str, int]:
+    from include.course_records.load import load_batch
+
+    created = load_batch(conn, ticket["batch"], ticket["importer"], lock_holder=lock.current,
+                         after_load=lambda cur, c: ledger.mark_loaded(cur, ticket["batch"], c.as_dict()))
     return created.as_dict()
+
+
+def _recheck_and_load(conn: db.Connection, ticket: dict[str, Any], stale: Exception) -> dict[str, Any]:
+    """The load found the LMS changed since validation: check the file again and load what that
+    check accepts, all under the loaders' advisory lock (held for the session, so nothing can
+    change the LMS between this check and this load). A second refusal is unexplained: it raises."""
+    from include.course_records.check import ACCEPTED
+    from include.course_records.load import advisory_lock, drop_stage
+
+    started = time.perf_counter()
+    reason = f"the LMS changed since this file was validated ({stale}); checked again in the load slot"
+    log.warning("%s: %s", ticket["file"], reason)
+    quiet_great_expectations()
+    with advisory_lock(conn):
+        drop_stage(conn, ticket["batch"])
+        now = _record_check(ticket, conn, _check(ticket, conn), started, recheck=reason)
+        if now["status"] != ACCEPTED:
+            return {"status": now["status"], "created": None, "outcome": now}
+        created = _load_staged(conn, ticket)
+    return {"status": LOADED, "created": created, "outcome": now}
+
+
+def outcome_now(outcome: dict[str, Any], loaded: dict[str, Any] | None) -> dict[str, Any]:
+    """The validation that holds: the load's second check when it made one, else the first."""
+    return (loaded or {}).get("outcome") or outcome
 
 
 def root_cause(error: BaseException) -> BaseException:
@@ -319,8 +423,15 @@ def _discard(conn: db.Connection) -> None:
         conn.close()
 
 
-def archive_file(ticket: dict[str, Any], outcome: dict[str, Any], created: dict[str, int] | None) -> str:
-    """Move a loaded (or duplicate) file to archive/YYYY/MM/DD/<batch>-<name>; finish its report."""
+def archive_file(ticket: dict[str, Any], outcome: dict[str, Any], loaded: dict[str, Any] | None = None) -> str:
+    """Move a loaded (or duplicate) file to archive/YYYY/MM/DD/<batch>-<name>; finish its report.
+
+    `loaded` is the load task's result; a file its second check rejected is not archived (skipped).
+    """
+    outcome = outcome_now(outcome, loaded)
+    if outcome["status"] == "rejected":
+        raise _skip(f"{ticket['file']} was rejected when checked again at load time: it goes to quarantine")
+    created = (loaded or {}).get("created")
     root = _root(ticket)
     destination = landing.archive_path(ticket["file"], ticket["batch"], datetime.now(UTC))
     archived = landing.move(root, ticket["file"], destination)
@@ -338,8 +449,14 @@ def archive_file(ticket: dict[str, Any], outcome: dict[str, Any], created: dict[
     return destination
 
 
-def quarantine_file(ticket: dict[str, Any], outcome: dict[str, Any]) -> str:
-    """Move a rejected file to quarantine/<batch>-<name>, beside nothing loaded."""
+def quarantine_file(ticket: dict[str, Any], outcome: dict[str, Any], loaded: dict[str, Any] | None = None) -> str:
+    """Move a rejected file to quarantine/<batch>-<name>, beside nothing loaded.
+
+    Also after a load task: when its second check rejected the file (else skipped).
+    """
+    outcome = outcome_now(outcome, loaded)
+    if outcome["status"] != "rejected":
+        raise _skip(f"{ticket['file']}: {outcome['status']}, not rejected")
     root = _root(ticket)
     destination = landing.quarantine_path(ticket["file"], ticket["batch"])
     moved = landing.move(root, ticket["file"], destination)
@@ -349,6 +466,12 @@ def quarantine_file(ticket: dict[str, Any], outcome: dict[str, Any]) -> str:
     log.warning("%s rejected: quarantined as %s; see %s/summary.json and rejects.csv",
                 ticket["file"], destination, outcome["report"])
     return destination
+
+
+def _skip(message: str) -> Exception:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    return AirflowSkipException(message)
 
 
 def rejection_message(ticket: dict[str, Any], outcome: dict[str, Any]) -> str:

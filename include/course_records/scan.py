@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +30,16 @@ class Landed:
 
 
 def plan(conn: db.Connection, landed: list[Landed], *, locked: bool, now: float | None = None,
-         settle_seconds: float = SETTLE_SECONDS) -> list[str]:
-    """Record what was seen; return the paths to start an import run for now."""
+         settle_seconds: float = SETTLE_SECONDS, run_exists: Callable[[str], bool] | None = None) -> list[str]:
+    """Record what was seen; return the paths to start an import run for now.
+
+    `run_exists(run_id)` says whether Airflow has that import run: a file dispatched by an earlier
+    scan whose run was never started (that scan failed between recording the dispatch and
+    triggering the run) is dispatched again, rather than waiting for ever.
+    """
     now = time.time() if now is None else now
     with db.transaction(conn) as cur:
-        cur.execute("SELECT file_path, size, mtime, state FROM course_import.landing_file FOR UPDATE")
+        cur.execute("SELECT file_path, size, mtime, state, run_id FROM course_import.landing_file FOR UPDATE")
         known = {row[0]: row[1:] for row in cur.fetchall()}
         present = {f.path for f in landed}
         gone = [path for path in known if path not in present]
@@ -51,12 +57,16 @@ def plan(conn: db.Connection, landed: list[Landed], *, locked: bool, now: float 
                 else:
                     log.info("new file %s (%d bytes): waiting for it to settle", file.path, file.size)
                 continue
-            size, mtime, state = previous
+            size, mtime, state, run_id = previous
             if (size, mtime) != (file.size, file.mtime):
                 cur.execute("UPDATE course_import.landing_file SET size = %s, mtime = %s, state = 'seen',"
                             " updated_at = now() WHERE file_path = %s", (file.size, file.mtime, file.path))
                 log.info("%s is still changing (%d → %d bytes): next scan", file.path, size, file.size)
             elif state in ("seen", "waiting"):
+                ready.append(file.path)
+            elif state == "dispatched" and run_exists is not None and not (run_id and run_exists(run_id)):
+                log.warning("%s was dispatched, but its import run %s was never started: dispatching it again",
+                            file.path, run_id or "(none recorded)")
                 ready.append(file.path)
             else:
                 log.info("%s already has an import run", file.path)

@@ -91,6 +91,7 @@ def test_same_bytes_again_are_a_duplicate_and_load_nothing(dagbag, conn, landing
     second = next(s for s in summaries(landing) if s["file"].endswith("renamed-copy.csv"))
     assert second["status"] == "duplicate_file"
     assert [i["rule"] for i in second["issues"]] == ["F06"]
+    assert second["rows"] == {"total": 4, "valid": 4, "rejected": 0, "skipped_identical": 4}
     assert list((landing / "archive").rglob("*-renamed-copy.csv"))
     assert not (landing / "course/CARD-101/renamed-copy.csv").exists()
     assert rows_of(conn, "SELECT status, count(*) FROM course_import.ledger GROUP BY 1 ORDER BY 1") == [

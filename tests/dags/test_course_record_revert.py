@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import REPO, drop, rows_of
+from tests.conftest import REPO, copy_airflow_home, drop, rows_of
 
 DEMO = (REPO / "demo/course/CARD-101/card-101-2026.csv").read_text()
 # The demo file with a wrong amount: Katherine's ANCC contact hours should be 1.50.
@@ -171,7 +171,6 @@ def api_server(airflow_db, tmp_path_factory):
     not the sign-in.
     """
     import os
-    import shutil
     import socket
     import subprocess
     import sys
@@ -180,7 +179,7 @@ def api_server(airflow_db, tmp_path_factory):
     from pathlib import Path
 
     home = tmp_path_factory.mktemp("api-server") / "airflow"
-    shutil.copytree(os.environ["AIRFLOW_HOME"], home, ignore=shutil.ignore_patterns("data_docs", "logs"))
+    copy_airflow_home(home)
     env = dict(os.environ, AIRFLOW_HOME=str(home), PYTHONPATH=str(REPO),
                AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
                AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True")

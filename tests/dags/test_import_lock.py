@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import IMPORT_DEFAULTS, REPO, count, drop, rows_of
+from tests.conftest import IMPORT_DEFAULTS, REPO, copy_airflow_home, count, drop, rows_of
 
 HEADER = "external_email,first_name,last_name,enrollment_start,complete,date_completed,credits,credit_type,participant_category\n"
 DEMO = (REPO / "demo/course/CARD-101/card-101-2026.csv").read_text()
@@ -221,7 +220,7 @@ def test_a_load_whose_connection_dies_locks_with_the_real_cause(dagbag, conn, la
 def _process_env(tmp_path, name):
     """A separate Airflow home (a copy of the session's initialised metadata DB) for a child process."""
     home = tmp_path / f"airflow-{name}"
-    shutil.copytree(os.environ["AIRFLOW_HOME"], home, ignore=shutil.ignore_patterns("data_docs", "logs"))
+    copy_airflow_home(home)
     env = dict(os.environ, AIRFLOW_HOME=str(home),
                AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
                PYTHONPATH=str(REPO))
@@ -231,9 +230,11 @@ def _process_env(tmp_path, name):
 def _start(tmp_path, name, path):
     """A child process running one import; its log goes to a file (a full pipe would stall it)."""
     log = (tmp_path / f"{name}.log").open("w")
+    env = _process_env(tmp_path, name)
     process = subprocess.Popen([sys.executable, str(REPO / "tests/dags/import_process.py"), path], cwd=REPO,
-                               env=_process_env(tmp_path, name), stdout=log, stderr=subprocess.STDOUT)
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
     process.log_path = tmp_path / f"{name}.log"
+    process.env = env
     return process
 
 
@@ -276,9 +277,25 @@ def test_a_load_killed_mid_transaction_leaves_nothing_and_loses_no_file(tmp_path
     assert rows_of(conn, "SELECT count(*) FROM lms.learner WHERE import_batch IS NOT NULL") == [(0,)]
     assert (landing / "course/CARD-101/card-101-2026.csv").read_text() == DEMO
 
+    [(killed_batch,)] = rows_of(conn, "SELECT batch_id FROM course_import.ledger")
+
+    # with no scheduler to notice the dead task, the next load does: it stops and locks, naming it
     rerun = _start(tmp_path, "rerun", "course/CARD-101/card-101-2026.csv")
     output = _finish(rerun)
-    assert rerun.returncode == 0, output[-3000:]
+    assert rerun.returncode == 1, output[-3000:]
+    [(event, reason, diagnosis)] = rows_of(conn, "SELECT event, reason, diagnosis FROM course_import.lock_event")
+    assert event == "locked" and diagnosis["batch"] == killed_batch
+    assert reason.startswith(f"loading course/CARD-101/card-101-2026.csv (batch {killed_batch}) stopped without "
+                             "finishing: "), reason
+    assert reason.endswith("its transaction was rolled back, the LMS holds 0 rows of that batch"), reason
+    assert rows_of(conn, "SELECT status FROM course_import.ledger ORDER BY started_at") == [("failed",), ("locked",)]
+    assert rows_of(conn, "SELECT count(*) FROM lms.enrollment WHERE import_batch IS NOT NULL") == [(0,)]
+    assert (landing / "course/CARD-101/card-101-2026.csv").read_text() == DEMO
+
+    # each process has its own copy of Airflow's metadata: the next one stands for the run after the unlock
+    after_unlock = _start(tmp_path, "after-unlock", "course/CARD-101/card-101-2026.csv")
+    output = _finish(after_unlock)
+    assert after_unlock.returncode == 0, output[-3000:]
     assert rows_of(conn, "SELECT count(*) FROM lms.enrollment WHERE import_batch IS NOT NULL") == [(3,)]
     assert rows_of(conn, "SELECT count(*) FROM course_import.ledger WHERE status = 'loaded'") == [(1,)]
 

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, drop
+from tests.conftest import REPO, copy_airflow_home, drop
 from tests.plugins.chromium import Chromium
 
 pytestmark = pytest.mark.browser
@@ -79,7 +78,7 @@ def running_api_server(tmp_path: Path) -> Iterator[str]:
     """`airflow api-server` on loopback, on a copy of this session's Airflow home (its runs,
     Variables and DAGs as they are now); yields its base URL and stops it."""
     home = tmp_path / "airflow-home"
-    shutil.copytree(os.environ["AIRFLOW_HOME"], home, ignore=shutil.ignore_patterns("logs", "data_docs"))
+    copy_airflow_home(home)
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps({USER: PASSWORD}))
     port = _free_port()

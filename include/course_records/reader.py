@@ -75,10 +75,11 @@ def read_course_records(data: bytes) -> ReadResult:
                   "as UTF-8 (in Excel: 'CSV UTF-8 (Comma delimited)') and drop it again (F01)")
         )
         return result
+    raw: bytes | None = data  # the text's own bytes, while nothing below changes the text
     if text.startswith(BOM):
-        text = text[1:]
+        text, raw = text[1:], None
     if "\r" in text and "\n" not in text:
-        text = text.replace("\r", "\n")  # CR alone ends lines (old Mac exports)
+        text, raw = text.replace("\r", "\n"), None  # CR alone ends lines (old Mac exports)
     result.data_lines = count_data_lines(text)
 
     first = _first_record(text)
@@ -109,7 +110,7 @@ def read_course_records(data: bytes) -> ReadResult:
         # a parser would rename duplicates in silence; the header suite reports them (F03).
         return result
 
-    rows = _parse_fast(text, len(header))
+    rows = _parse_fast(text, len(header), raw)
     if rows is None:
         rows, issues = _parse_exact(text, len(header))
         if issues:
@@ -175,11 +176,11 @@ def _line_of_first_outside(text: str, char: str) -> int:
     return text.count("\n", 0, position + (found.start() if found else 0)) + 1
 
 
-def _parse_fast(text: str, columns: int) -> pd.DataFrame | None:
+def _parse_fast(text: str, columns: int, raw: bytes | None = None) -> pd.DataFrame | None:
     """pyarrow's reader (0.25 s for a million rows), when the file is regular: every line one row.
 
     It is given the header as an ordinary row, so that a row with a wrong number of values is an
-    error rather than an index. Anything irregular (blank lines, line breaks inside values, a row
+    error rather than an index. `raw`: the text's UTF-8 bytes, when the caller has them. Anything irregular (blank lines, line breaks inside values, a row
     of the wrong length) → None, and the exact reader decides.
     """
     import pyarrow as pa
@@ -187,7 +188,7 @@ def _parse_fast(text: str, columns: int) -> pd.DataFrame | None:
 
     try:
         table = pacsv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
+            io.BytesIO(raw if raw is not None else text.encode("utf-8")),  # `raw`: no copy of a large file
             read_options=pacsv.ReadOptions(autogenerate_column_names=True),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types={f"f{i}": pa.string() for i in range(columns)},

@@ -159,6 +159,22 @@ class Cluster:
         """SIGKILL a component and every process it started (its process group): a lost node."""
         os.killpg(self.pid(component), signal.SIGKILL)
 
+    def worker_running(self, pid: int) -> str:
+        """Which worker a task process belongs to: the one among its ancestors (Celery workers on one
+        host share its hostname, so the task instance's `hostname` does not tell)."""
+        workers = {self.pid(w): w for w in ("worker1", "worker2") if self.alive(w)}
+        while pid > 1:
+            if os.getpgid(pid) in workers:
+                return workers[os.getpgid(pid)]
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])  # the parent
+        raise AssertionError("the task process is not under a worker of this cluster")
+
+    def lose_node(self, worker: str, task_pid: int) -> None:
+        """SIGKILL a worker and everything it runs, as when its machine is lost: the Celery worker's
+        process group, and the task's own (Airflow gives each task process a group of its own)."""
+        os.killpg(os.getpgid(task_pid), signal.SIGKILL)
+        os.killpg(self.pid(worker), signal.SIGKILL)
+
     def restart(self, component: str) -> None:
         subprocess.run(["bash", str(REPO / "scripts/cluster.sh"), "restart", component], check=True, cwd=REPO,
                        timeout=120)

@@ -88,13 +88,16 @@ def overlapping(found: list[tuple]) -> list[tuple]:
     return [(a, b) for i, a in enumerate(found) for b in found[i + 1:] if b[0] < a[1]]
 
 
-def load_running(cluster: Cluster, timeout: float) -> dict[str, Any]:
-    """The load task instance running now (waits for one), with its worker's name."""
+def load_running(cluster: Cluster, token: str, timeout: float) -> dict[str, Any]:
+    """The load task instance of a file of `token` running now (waits for one)."""
     def running():
         tis = [ti for task_id in LOADS for ti in cluster.task_instances(IMPORT, task_id=task_id)
-               if ti["state"] == "running"]
+               if ti["state"] == "running" and token in ti["dag_run_id"]]
         return tis[0] if tis else None
-    return wait_until("a load task to run", running, timeout, every=1)
+    try:
+        return wait_until("a load task to run", running, timeout, every=1)
+    except AssertionError:
+        return None
 
 
 def inserting(cluster: Cluster, timeout: float) -> int:
@@ -107,7 +110,7 @@ def inserting(cluster: Cluster, timeout: float) -> int:
         def backend():
             with conn.cursor() as cur:
                 cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'"
-                            " AND query LIKE 'INSERT INTO lms.%%' AND pid <> pg_backend_pid()")
+                            " AND query LIKE '%%INSERT INTO lms.%%' AND pid <> pg_backend_pid()")
                 row = cur.fetchone()
             return row[0] if row else None
         return wait_until("a load to insert into the LMS", backend, timeout, every=0.05)

@@ -113,10 +113,6 @@ def test_a_burst_of_30_files_each_ends_once_loads_never_overlap_validations_do(c
     assert overlapping(loads) == []
     validations = spans(cluster, runs, ("validate_file",))
     assert overlapping(validations), "no two validations ran at the same time"
-    workers = {ti["hostname"] for r in runs for ti in cluster.task_instances("course_record_import", r["dag_run_id"])
-               if ti["task_id"] == "validate_file"}
-    assert len(workers) == 2, workers
-
     # the outcome in the run list: rejected runs failed at file_rejected, the others succeeded
     states = {(r.get("conf") or {})["file"]: r["state"] for r in import_runs(cluster, token)}
     for name, entry in by_file.items():

@@ -34,9 +34,11 @@ def _large_load_running(cluster, token):
     cluster.put(large, course_file(f"big-{token}-", LARGE_ROWS))
     cluster.scan()
     wait_until("the large file's import run", scanning(cluster, lambda: import_runs(cluster, token)), 600, every=10)
-    backend = inserting(cluster, timeout=1800)  # polled fast: a 200k-row load inserts for seconds only
-    running = load_running(cluster, timeout=30)
-    assert token in running["dag_run_id"]
+    while True:  # polled fast: a 200k-row load inserts for seconds only
+        backend = inserting(cluster, timeout=1800)
+        running = load_running(cluster, token, timeout=5)  # (not a leftover file of an earlier test's)
+        if running:
+            break
     return large, running, backend
 
 
@@ -50,7 +52,9 @@ def _locked_then_loaded_once(cluster, token, large, batch, waiting):
     assert cluster.sql("SELECT count(*) FROM lms.enrollment WHERE import_batch = %s", (batch,)) == [(0,)]
     assert cluster.sql("SELECT count(*) FROM lms.learner WHERE import_batch = %s", (batch,)) == [(0,)]
     assert large in cluster.objects("course/")
-    assert cluster.sql("SELECT status FROM course_import.ledger WHERE batch_id = %s", (batch,)) == [("failed",)]
+    # the Variable is set first (it is what stops loads), the ledger and the summary right after
+    wait_until("the failed batch's ledger row", lambda: cluster.sql(
+        "SELECT status FROM course_import.ledger WHERE batch_id = %s", (batch,)) == [("failed",)], 120, every=1)
 
     # a file dropped now waits: the scan starts no run for it, and a run started by hand stops with `locked`
     cluster.put(waiting, course_file(f"w-{token}-", 3))
@@ -81,10 +85,10 @@ def _locked_then_loaded_once(cluster, token, large, batch, waiting):
 def test_a_worker_killed_mid_load_locks_with_a_diagnosis_and_the_file_loads_once_after_the_unlock(
         cluster, token, free):
     large, running, _backend = _large_load_running(cluster, token)
-    worker = running["hostname"].split("@", 1)[0]
+    worker = cluster.worker_running(running["pid"])  # Celery workers on one host share its hostname
     batch = cluster.sql("SELECT batch_id FROM course_import.ledger WHERE file_path = %s", (large,))[0][0]
 
-    cluster.kill(worker)  # the worker and every process it started: a lost node, an OOM kill of all
+    cluster.lose_node(worker, running["pid"])
     killed = time.time()
     try:
         def failed():

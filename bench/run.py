@@ -241,7 +241,8 @@ def import_file(size: int, uri: str, env: dict[str, str], out: Path, source: Pat
                                json.dumps({"file": landed.relative_to(landing).as_posix()})],
                               run_env, out / f"e2e-{size}.log")
     with sqlite3.connect(home / "airflow.db") as meta:
-        durations = dict(meta.execute("SELECT task_id, duration FROM task_instance WHERE duration IS NOT NULL"))
+        durations = dict(meta.execute("SELECT task_id, duration FROM task_instance"
+                                      " WHERE duration IS NOT NULL AND state = 'success'"))  # not the skipped
     summaries = list((landing / "reports").glob("*/summary.json"))
     loaded = json.loads(summaries[0].read_text()) if summaries else {}
     return {"task_seconds": {k: round(v, 2) for k, v in durations.items()},

@@ -180,8 +180,9 @@ def _parse_fast(text: str, columns: int, raw: bytes | None = None) -> pd.DataFra
     """pyarrow's reader (0.25 s for a million rows), when the file is regular: every line one row.
 
     It is given the header as an ordinary row, so that a row with a wrong number of values is an
-    error rather than an index. `raw`: the text's UTF-8 bytes, when the caller has them. Anything irregular (blank lines, line breaks inside values, a row
-    of the wrong length) → None, and the exact reader decides.
+    error rather than an index. Anything irregular (blank lines, line breaks inside values, a row
+    of the wrong length) → None, and the exact reader decides. `raw`: the text's UTF-8 bytes, when
+    the caller has them (no copy).
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv

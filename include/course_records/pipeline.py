@@ -345,21 +345,21 @@ def _load_staged(conn: db.Connection, ticket: dict[str, Any]) -> dict[str, int]:
 def _recheck_and_load(conn: db.Connection, ticket: dict[str, Any], stale: Exception) -> dict[str, Any]:
     """The load found the LMS changed since validation: check the file again and load what that
     check accepts, all under the loaders' advisory lock (held for the session, so nothing can
-    change the LMS between this check and this load). A second refusal is unexplained: it raises."""
+    change the LMS between this check and this load). A second refusal is unexplained: it raises.
+
+    Called by `load`, which holds that lock for the session."""
     from include.course_records.check import ACCEPTED
-    from include.course_records.load import advisory_lock, drop_stage
+    from include.course_records.load import drop_stage
 
     started = time.perf_counter()
     reason = f"the LMS changed since this file was validated ({stale}); checked again in the load slot"
     log.warning("%s: %s", ticket["file"], reason)
     quiet_great_expectations()
-    with advisory_lock(conn):
-        drop_stage(conn, ticket["batch"])
-        now = _record_check(ticket, conn, _check(ticket, conn), started, recheck=reason)
-        if now["status"] != ACCEPTED:
-            return {"status": now["status"], "created": None, "outcome": now}
-        created = _load_staged(conn, ticket)
-    return {"status": LOADED, "created": created, "outcome": now}
+    drop_stage(conn, ticket["batch"])
+    now = _record_check(ticket, conn, _check(ticket, conn), started, recheck=reason)
+    if now["status"] != ACCEPTED:
+        return {"status": now["status"], "created": None, "outcome": now}
+    return {"status": LOADED, "created": _load_staged(conn, ticket), "outcome": now}
 
 
 def outcome_now(outcome: dict[str, Any], loaded: dict[str, Any] | None) -> dict[str, Any]:

@@ -20,6 +20,11 @@ GX stays the rule engine: nothing here decides a verdict. Two things are changed
   per suite; ~11 s of pyarrow `take` on a million rows). The filtered frame depends only on the
   batch and the condition, so it is computed once per (batch, condition) and shared: GX's metrics
   read their domain frame, they never write it (and pandas' copy-on-write would keep a write local).
+* Domain frames. A column's metrics then index that frame with boolean masks again and again
+  (nulls dropped, unexpected rows picked), each time taking every column of it (~30 arrow
+  columns: most of a small file's validation). A column, column-pair or column-list domain only
+  ever reads its own columns and the index columns the result names, so within `scope()` the
+  domain frame carries just those: the same rows, in the same order, with the same index.
 """
 
 from __future__ import annotations
@@ -94,6 +99,8 @@ def load() -> types.ModuleType:
             import great_expectations
 
             _patch_row_conditions()
+            _patch_domain_records()
+            _patch_metric_ids()
             _patch_expectation_kwargs()
             _patch_between_on_nullable_numbers()
             _loaded = great_expectations
@@ -109,19 +116,27 @@ class _Scope(threading.local):
         self.data: Any = None
         self.frames: dict[tuple[str, Any], Any] = {}
         self.kwargs: dict[int, tuple[Any, dict]] | None = None  # None: outside a scope, nothing kept
+        self.index_columns: tuple[str, ...] = ()
+        self.narrow: dict[tuple[int, tuple[str, ...]], tuple[Any, Any]] = {}
 
 
 _filtered = _Scope()
 
 
 @contextlib.contextmanager
-def scope() -> Iterator[None]:
-    """One validation: reuse what is computed once per batch, and forget it all at the end."""
+def scope(index_columns: list[str] | tuple[str, ...] = ()) -> Iterator[None]:
+    """One validation: reuse what is computed once per batch, and forget it all at the end.
+
+    `index_columns` are the result format's `unexpected_index_column_names`: every domain frame
+    keeps them.
+    """
     _filtered.data, _filtered.frames, _filtered.kwargs = None, {}, {}
+    _filtered.index_columns, _filtered.narrow = tuple(index_columns), {}
     try:
         yield
     finally:
         _filtered.data, _filtered.frames, _filtered.kwargs = None, {}, None
+        _filtered.index_columns, _filtered.narrow = (), {}
 
 
 def _config_kwargs(expectation: Any) -> dict:
@@ -193,6 +208,89 @@ def _patch_row_conditions() -> None:
         return frame
 
     _patch(PandasExecutionEngine, "_apply_row_condition_filter", _apply_row_condition_filter)
+
+
+# --- domain frames: only the columns a domain reads ----------------------------------------
+
+def _domain_columns(domain_kwargs: dict) -> tuple[str, ...] | None:
+    """The columns a column / column-pair / column-list domain reads; None for any other domain."""
+    if "column" in domain_kwargs:
+        named = [domain_kwargs["column"]]
+    elif "column_A" in domain_kwargs and "column_B" in domain_kwargs:
+        named = [domain_kwargs["column_A"], domain_kwargs["column_B"]]
+    elif "column_list" in domain_kwargs:
+        named = list(domain_kwargs["column_list"])
+    else:
+        return None
+    if not all(isinstance(name, str) for name in named):
+        return None
+    return tuple(dict.fromkeys([*named, *_filtered.index_columns]))
+
+
+def _patch_domain_records() -> None:
+    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
+
+    original = PandasExecutionEngine.get_domain_records
+
+    def get_domain_records(self: Any, domain_kwargs: dict) -> Any:
+        data = original(self, domain_kwargs)
+        if _filtered.kwargs is None or not _filtered.index_columns:  # outside scope(): as GX does it
+            return data
+        columns = _domain_columns(domain_kwargs)
+        if columns is None or not set(columns) <= set(data.columns) or len(columns) >= len(data.columns):
+            return data
+        key = (id(data), columns)
+        hit = _filtered.narrow.get(key)
+        if hit is None or hit[0] is not data:  # the entry holds `data`, so its id is not reused
+            hit = _filtered.narrow[key] = (data, data[list(columns)])
+        return hit[1]
+
+    _patch(PandasExecutionEngine, "get_domain_records", get_domain_records)
+
+
+# --- metric ids: plain JSON hashed without GX's general converter --------------------------
+
+_PLAIN = (str, int, bool, type(None))
+
+
+def _plain(value: Any) -> bool:
+    """JSON as it stands: GX's converter would hand it back unchanged (tuples become lists either way)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return True
+    if kind is float:
+        return value == value and value not in (float("inf"), float("-inf"))
+    if kind is dict or (isinstance(value, dict) and type(value).__name__ == "IDDict"):
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return all(_plain(v) for v in value)
+    return False
+
+
+def _patch_metric_ids() -> None:
+    """IDDict.to_id hashes a metric's kwargs after passing them through GX's general JSON
+    converter (numpy, pandas, dates…): tens of thousands of times per validation. Kwargs that are
+    plain JSON already are hashed directly: the same text, so the same id."""
+    import hashlib
+
+    from great_expectations.core.id_dict import IDDict
+
+    original = IDDict.to_id
+
+    def to_id(self: Any, id_keys: Any = None, id_ignore_keys: Any = None) -> Any:
+        if id_keys is None:
+            id_keys = self.keys()
+        if id_ignore_keys is None:
+            id_ignore_keys = self._id_ignore_keys
+        keys = set(id_keys) - set(id_ignore_keys)
+        if len(keys) < 2:
+            return original(self, id_keys, id_ignore_keys)
+        picked = {k: self[k] for k in keys}
+        if not _plain(picked):
+            return original(self, id_keys, id_ignore_keys)
+        return hashlib.md5(json.dumps(picked, sort_keys=True).encode("utf-8"), usedforsecurity=False).hexdigest()
+
+    _patch(IDDict, "to_id", to_id)
 
 
 # --- between on nullable numbers: vectorised ------------------------------------------------

@@ -101,6 +101,7 @@ def load() -> types.ModuleType:
             _patch_row_conditions()
             _patch_domain_records()
             _patch_metric_ids()
+            _patch_dependency_graphs()
             _patch_expectation_kwargs()
             _patch_between_on_nullable_numbers()
             _loaded = great_expectations
@@ -291,6 +292,52 @@ def _patch_metric_ids() -> None:
         return hashlib.md5(json.dumps(picked, sort_keys=True).encode("utf-8"), usedforsecurity=False).hexdigest()
 
     _patch(IDDict, "to_id", to_id)
+
+
+# --- metric dependency graphs: planned once per suite ----------------------------------------
+
+_GRAPHS_KEPT = 8
+
+
+def _patch_dependency_graphs() -> None:
+    """Before computing anything, GX plans every expectation's metrics: it copies the expectation,
+    makes its domain object, asks it for its metrics and builds their dependency graph (about a
+    third of a small file's validation). The plan depends on the expectations as configured, the
+    result format, the execution engine and the batch's id — never on the batch's rows (they are
+    read when the metrics are resolved) — so it is built once per such key and reused."""
+    from collections import OrderedDict
+
+    from great_expectations.validator.validator import Validator
+
+    original = Validator._generate_metric_dependency_subgraphs_for_each_expectation_configuration
+    plans: OrderedDict[str, tuple[Any, tuple[list, list, list]]] = OrderedDict()
+
+    def planned(self: Any, expectation_configurations: list, processed_configurations: list,
+                catch_exceptions: bool, runtime_configuration: dict | None = None) -> tuple[list, list, list]:
+        if _filtered.kwargs is None or processed_configurations:  # outside scope(): as GX does it
+            return original(self, expectation_configurations, processed_configurations, catch_exceptions,
+                            runtime_configuration)
+        try:
+            key = json.dumps([id(self._execution_engine), self.active_batch_id, catch_exceptions,
+                              runtime_configuration, [c.to_json_dict() for c in expectation_configurations]],
+                             sort_keys=True)
+        except (TypeError, ValueError):
+            return original(self, expectation_configurations, processed_configurations, catch_exceptions,
+                            runtime_configuration)
+        with _lock:
+            hit = plans.get(key)
+            if hit is not None and hit[0] is self._execution_engine:
+                plans.move_to_end(key)
+                graphs, evrs, processed = hit[1]
+                return list(graphs), list(evrs), list(processed)
+        made = original(self, expectation_configurations, [], catch_exceptions, runtime_configuration)
+        with _lock:
+            plans[key] = (self._execution_engine, tuple(list(part) for part in made))
+            while len(plans) > _GRAPHS_KEPT:
+                plans.popitem(last=False)
+        return made
+
+    _patch(Validator, "_generate_metric_dependency_subgraphs_for_each_expectation_configuration", planned)
 
 
 # --- between on nullable numbers: vectorised ------------------------------------------------

@@ -33,12 +33,14 @@ import contextlib
 import importlib
 import importlib.util
 import json
+import re
 import sys
 import threading
 import types
 from collections.abc import Iterator
 from typing import Any
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LAZY = ("scipy.stats", "altair")  # imported by GX at start, used only by expectations we don't run
 
 
@@ -118,7 +120,7 @@ class _Scope(threading.local):
         self.frames: dict[tuple[str, Any], Any] = {}
         self.kwargs: dict[int, tuple[Any, dict]] | None = None  # None: outside a scope, nothing kept
         self.index_columns: tuple[str, ...] = ()
-        self.narrow: dict[tuple[int, tuple[str, ...]], tuple[Any, Any]] = {}
+        self.narrow: dict[tuple, tuple[Any, Any]] = {}
 
 
 _filtered = _Scope()
@@ -229,22 +231,56 @@ def _domain_columns(domain_kwargs: dict) -> tuple[str, ...] | None:
 
 
 def _patch_domain_records() -> None:
+    """A column, column-pair or column-list domain: the batch's rows that meet the row condition
+    (`DataFrame.query` is `.loc[eval(condition)]`: the condition is evaluated once, on the columns it
+    names), of only the domain's and the index columns, then GX's `ignore_row_if` on those."""
     from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
 
     original = PandasExecutionEngine.get_domain_records
 
-    def get_domain_records(self: Any, domain_kwargs: dict) -> Any:
-        data = original(self, domain_kwargs)
-        if _filtered.kwargs is None or not _filtered.index_columns:  # outside scope(): as GX does it
-            return data
-        columns = _domain_columns(domain_kwargs)
-        if columns is None or not set(columns) <= set(data.columns) or len(columns) >= len(data.columns):
-            return data
-        key = (id(data), columns)
+    def condition_mask(data: Any, condition: str) -> Any:
+        key = (id(data), "mask", condition)
         hit = _filtered.narrow.get(key)
-        if hit is None or hit[0] is not data:  # the entry holds `data`, so its id is not reused
-            hit = _filtered.narrow[key] = (data, data[list(columns)])
+        if hit is None or hit[0] is not data:
+            named = [c for c in dict.fromkeys(_NAME.findall(condition)) if c in data.columns]
+            hit = _filtered.narrow[key] = (data, data[named].eval(condition, parser="pandas"))
         return hit[1]
+
+    def get_domain_records(self: Any, domain_kwargs: dict) -> Any:
+        columns = None if _filtered.kwargs is None or not _filtered.index_columns else _domain_columns(domain_kwargs)
+        condition = domain_kwargs.get("row_condition")
+        ignore = domain_kwargs.get("ignore_row_if")
+        if columns is None or domain_kwargs.get("table") or (condition and (
+                not isinstance(condition, str) or domain_kwargs.get("condition_parser") != "pandas")):
+            return original(self, domain_kwargs)  # outside scope() or another kind of domain: as GX does it
+        whole = original(self, {k: v for k, v in domain_kwargs.items() if k not in ("row_condition", "ignore_row_if")})
+        if not set(columns) <= set(whole.columns):
+            return original(self, domain_kwargs)
+        key = (id(whole), columns, condition, ignore)
+        hit = _filtered.narrow.get(key)
+        if hit is not None and hit[0] is whole:
+            return hit[1]
+        data = whole[list(columns)] if len(columns) < len(whole.columns) else whole
+        if condition:
+            try:
+                mask = condition_mask(whole, condition)
+            except Exception:  # noqa: BLE001 - a condition this shortcut cannot evaluate: as GX does it
+                return original(self, domain_kwargs)
+            try:
+                data = data.loc[mask]
+            except ValueError:  # DataFrame.query's own fallback
+                data = data[mask]
+        if "column" not in domain_kwargs and ignore is not None:
+            pair = "column_A" in domain_kwargs
+            subset = [domain_kwargs["column_A"], domain_kwargs["column_B"]] if pair else list(domain_kwargs["column_list"])
+            how = {"both_values_are_missing": "all", "either_value_is_missing": "any",
+                   "all_values_are_missing": "all", "any_value_is_missing": "any"}.get(ignore)
+            if how is not None:
+                data = data.dropna(axis=0, how=how, subset=subset)
+            elif ignore not in ("neither", "never"):
+                return original(self, domain_kwargs)  # GX says what is wrong with it
+        _filtered.narrow[key] = (whole, data)
+        return data
 
     _patch(PandasExecutionEngine, "get_domain_records", get_domain_records)
 

@@ -37,6 +37,7 @@ import io
 import logging
 import os
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator, Set
 from dataclasses import dataclass, field
@@ -154,19 +155,21 @@ def _texts(source: Source) -> Iterator[str]:
                 return
 
 
-def _end_of_lines(text: str, lines: int) -> int | None:
-    """The position just after the `lines`-th line feed of `text` at which no quote is open (an
-    even number of quotes before it), or None when `text` has not enough lines yet."""
-    if text.count("\n") < lines:
+def _end_of_lines(text: str, lines: int, count: int) -> int | None:
+    """A position just after a line feed of `text` (which has `count` of them), about `lines` lines
+    in, at which no quote is open (an even number of quotes before it); None when `text` has not
+    enough lines yet."""
+    if count < lines:
         return None
-    low, high = 0, len(text)
-    while low < high:  # the first position with `lines` line feeds before it
-        middle = (low + high) // 2
-        if text.count("\n", 0, middle) >= lines:
-            high = middle
-        else:
-            low = middle + 1
-    end = low
+    if lines <= 1000:  # exactly `lines` lines
+        end = -1
+        for _ in range(lines):
+            end = text.find("\n", end + 1)
+        end += 1
+    else:  # about `lines` lines: the line feed nearest to where they would end on average
+        end = text.rfind("\n", 0, max(1, len(text) * lines // count)) + 1
+        if end <= 0:
+            end = text.find("\n") + 1
     quotes, extra = text.count('"', 0, end), 0
     while quotes % 2:  # inside a quoted value that spans lines: end after it
         following = text.find("\n", end)
@@ -182,15 +185,16 @@ def _end_of_lines(text: str, lines: int) -> int | None:
 def _pieces(source: Source, rows: int) -> Iterator[tuple[str, int]]:
     """The text in pieces of whole records (about `rows` lines each; the first with the header),
     each with the line number of its first line."""
-    pending, line, want = "", 1, rows + 1
+    pending, count, line, want = "", 0, 1, rows + 1
     for text in _texts(source):
         pending = pending + text if pending else text
-        while (end := _end_of_lines(pending, want)) is not None:
+        count += text.count("\n")
+        while (end := _end_of_lines(pending, want, count)) is not None:
             piece, pending = pending[:end], pending[end:]
+            lines = piece.count("\n")
             yield piece, line
-            line += piece.count("\n")
-            want = rows
-        if len(pending) > 64 * BLOCK and pending.count("\n") > 4 * want:
+            line, count, want = line + lines, count - lines, rows
+        if len(pending) > 64 * BLOCK and count > 4 * want:
             raise Irregular("a quote left open (F04)")
     if pending:
         yield pending, line
@@ -281,7 +285,7 @@ class Codes:
         codes[found] = self._code[position[found]]
         new = np.flatnonzero(~found)
         if len(new):
-            if len(np.unique(h1[new])) != len(new):
+            if len(pd.unique(h1[new])) != len(new):
                 raise Irregular("hash clash")
             codes[new] = self.count + np.arange(len(new))
             self.count += len(new)
@@ -325,17 +329,23 @@ class Keys:
         self.learner_of_email = np.empty(0, np.int64)
         self.email_of_user_id = np.empty(0, np.int32)  # the first email code the file pairs with it
         self.user_id_of_email = np.empty(0, np.int32)
+        self.by_user_id: list[tuple] = []  # the LMS learners the file names: rows of enrich's snapshot frames
+        self.by_email: list[tuple] = []
         self._parts: dict[str, list[np.ndarray]] = {k: [] for k in
                                                     ("uid", "email", "course", "ctype", "line", "sig", "pairs")}
 
-    def _lookup(self, sql: str, strings: np.ndarray) -> np.ndarray:
+    def _lookup(self, sql: str, strings: np.ndarray, kept: list) -> np.ndarray:
+        """The LMS learner of each string (-1: none); the learners found are kept in `kept`, as
+        rows of enrich's snapshot frames (for pass 2, which then asks the LMS again for none)."""
         ids = np.full(len(strings), -1, np.int64)
         keys = [s for s in strings.tolist() if "\x00" not in s]  # as enrich._lookup_keys
         found: dict[str, int] = {}
         for start in range(0, len(keys), _LOOKUP_BATCH):
             with self.conn.cursor() as cur:
                 cur.execute(sql, (keys[start:start + _LOOKUP_BATCH],))
-                found.update((key, learner) for key, learner in cur.fetchall())
+                for row in cur.fetchall():
+                    found[row[1]] = row[0]
+                    kept.append(row)
         if found:
             ids[:] = [found.get(s, -1) for s in strings.tolist()]
         return ids
@@ -354,13 +364,15 @@ class Keys:
         course_codes, _ = self.courses.encode(course)
         ctype_codes, _ = self.credit_types.encode(_column(rows, present, "credit_type"))
         self.learner_of_user_id = np.concatenate([self.learner_of_user_id, self._lookup(
-            "SELECT external_user_id, id FROM lms.learner WHERE external_user_id = ANY(%s)", new_uids)])
+            "SELECT id, external_user_id, lower(email) FROM lms.learner WHERE external_user_id = ANY(%s)",
+            new_uids, self.by_user_id)])
         self.learner_of_email = np.concatenate([self.learner_of_email, self._lookup(
-            "SELECT lower(email), id FROM lms.learner WHERE lower(email) = ANY(%s)", new_emails)])
+            "SELECT id, lower(email), external_user_id FROM lms.learner WHERE lower(email) = ANY(%s)",
+            new_emails, self.by_email)])
 
         both = (uid_codes >= 0) & (email_codes >= 0)
         pair_uid, pair_email = uid_codes[both], email_codes[both]
-        self._parts["pairs"].append(np.unique((pair_uid.astype(np.int64) << 32) | pair_email.astype(np.int64)))
+        self._parts["pairs"].append(pd.unique((pair_uid.astype(np.int64) << 32) | pair_email.astype(np.int64)))
         self.email_of_user_id = _grow(self.email_of_user_id, self.user_ids.count, -1)
         self.user_id_of_email = _grow(self.user_id_of_email, self.emails.count, -1)
         first_uid, at = np.unique(pair_uid, return_index=True)
@@ -385,7 +397,10 @@ class Keys:
         parts = {name: (np.concatenate(values) if values else np.empty(0, np.int64))
                  for name, values in self._parts.items()}
         self._parts.clear()
-        return CrossKeys.build(self, parts)
+        cross = CrossKeys.build(self, parts)
+        cross.learners_by_email = pd.DataFrame(self.by_email, columns=["id", "email_key", "external_user_id"])
+        cross.learners_by_user_id = pd.DataFrame(self.by_user_id, columns=["id", "external_user_id", "email_key"])
+        return cross
 
 
 @dataclass
@@ -413,12 +428,21 @@ class CrossKeys:
     r10_at: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # rows whose enrollment disagrees
     r10_values: np.ndarray = field(default_factory=lambda: np.empty(0, object))  # … the columns that do
     identical: np.ndarray | None = None  # bool, from pass 2
+    learners_by_email: pd.DataFrame | None = None  # the LMS learners the file names (few, or the LMS's own)
+    learners_by_user_id: pd.DataFrame | None = None
+
+    def learners(self, user_ids: pd.Series, emails: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """What enrich.fetch_snapshot would read of the learners of a chunk's rows."""
+        by_email, by_user_id = self.learners_by_email, self.learners_by_user_id
+        by_email = by_email[by_email["email_key"].isin(emails.dropna().unique())].reset_index(drop=True)
+        by_user_id = by_user_id[by_user_id["external_user_id"].isin(user_ids.dropna().unique())].reset_index(drop=True)
+        return by_email, by_user_id
 
     @classmethod
     def build(cls, keys: Keys, parts: dict[str, np.ndarray]) -> CrossKeys:
         uid, email, line = parts["uid"].astype(np.int32), parts["email"].astype(np.int32), parts["line"]
         pairs = parts["pairs"]
-        pairs = np.unique(pairs) if len(pairs) else pairs.astype(np.int64)
+        pairs = pd.unique(pairs) if len(pairs) else pairs.astype(np.int64)
         emails_of_user_id = np.bincount((pairs >> 32).astype(np.int64), minlength=keys.user_ids.count)
         user_ids_of_email = np.bincount((pairs & 0xFFFFFFFF).astype(np.int64), minlength=keys.emails.count)
         email_of_user_id = _grow(keys.email_of_user_id, keys.user_ids.count, -1)
@@ -495,6 +519,7 @@ class CrossKeys:
             enrollment_variants=self.variants[self.enrollment[start:stop]].astype(np.int64),
             r09_other_line=_nullable(r09),
             r10_columns=pd.Series(r10, dtype="str"),
+            learners=self.learners,
         )
 
 
@@ -773,9 +798,11 @@ def check_rows(result, reader: ChunkReader, keys: CrossKeys, conn, *, suites, no
     try:
         for rows in reader.chunks():
             stop = start + len(rows)
+            began = time.perf_counter()
             frame = enrich.prepare(rows, target.importer, target.course, conn, missing_learners=missing_learners,
                                    assign_immediately=assign_immediately, cross=keys.cross_rows(start, stop),
                                    own_transaction=False)
+            prepared = time.perf_counter()
             chunked.raw_columns = frame.attrs.get(enrich.RAW_COLUMNS, [])
             run, ghosts = _validate_chunk(frame, keys, start, stop, suites["rows"], parameters, merged)
             definition = run.suite
@@ -787,13 +814,15 @@ def check_rows(result, reader: ChunkReader, keys: CrossKeys, conn, *, suites, no
                 chunked.row_text.update(zip(picked[LINE].astype(int).tolist(), picked[enrich.ROW_TEXT], strict=True))
             same = frame["_identical"].to_numpy(dtype=bool)
             identical[start:stop] = same
-            if chunked.spool:
-                groups = keys.enrollment[start:stop][~same]
+            if chunked.spool:  # rows with an error of their own never load (their values may not even fit)
+                candidate = ~same & ~frame[LINE].isin(errors).to_numpy(dtype=bool)
+                groups = keys.enrollment[start:stop][candidate]
                 first = ~pd.Series(groups).duplicated().to_numpy() & ~staged_groups[groups]
                 staged_groups[groups] = True
                 with open(chunked.spool, "ab") as out:
-                    chunked.spooled += stage_csv(frame[~same], out, first_of_enrollment=first)
-            log.info("%s: rows %d–%d checked (%d ghosts for R09)", target.path, start + 1, stop, ghosts)
+                    chunked.spooled += stage_csv(frame[candidate], out, first_of_enrollment=first)
+            log.info("%s: rows %d–%d checked (%d ghosts for R09): prepared in %.2fs, validated in %.2fs",
+                     target.path, start + 1, stop, ghosts, prepared - began, time.perf_counter() - prepared)
             start = stop
     except BaseException:
         chunked.discard()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -99,12 +100,14 @@ def _lookup_keys(values: pd.Series) -> list[str]:
 
 
 def fetch_snapshot(conn: Connection, rows: pd.DataFrame, *, learner_ids: list[int] | None = None,
+                   learners: tuple[pd.DataFrame, pd.DataFrame] | None = None,
                    own_transaction: bool = True) -> LmsSnapshot:
     """Read, in one read-only transaction, what the LMS holds for the rows' learners and courses.
 
     `learner_ids`: learners the rows name through other rows of the file (the chunked check
-    resolved them), whose enrollments are wanted too. `own_transaction=False`: the caller holds
-    the (read-only) transaction, across the chunks of one file.
+    resolved them), whose enrollments are wanted too; `learners`: the learners by email and by
+    user id, already read (by the chunked check's first pass). `own_transaction=False`: the
+    caller holds the (read-only) transaction, across the chunks of one file.
     """
     emails = _lookup_keys(rows["_email_key"])
     user_ids = _lookup_keys(rows["external_user_id"])
@@ -131,12 +134,15 @@ def fetch_snapshot(conn: Connection, rows: pd.DataFrame, *, learner_ids: list[in
             " WHERE o.course_id = ANY(%s)",
             (course_ids,), ["course_id", "machine_name", "max_credits", "is_variable"],
         )
-        by_email = _fetch(conn, "SELECT id, lower(email), external_user_id FROM lms.learner"
-                                " WHERE lower(email) = ANY(%s)",
-                          (emails,), ["id", "email_key", "external_user_id"])
-        by_user_id = _fetch(conn, "SELECT id, external_user_id, lower(email) FROM lms.learner"
-                                  " WHERE external_user_id = ANY(%s)",
-                            (user_ids,), ["id", "external_user_id", "email_key"])
+        if learners is not None:
+            by_email, by_user_id = learners
+        else:
+            by_email = _fetch(conn, "SELECT id, lower(email), external_user_id FROM lms.learner"
+                                    " WHERE lower(email) = ANY(%s)",
+                              (emails,), ["id", "email_key", "external_user_id"])
+            by_user_id = _fetch(conn, "SELECT id, external_user_id, lower(email) FROM lms.learner"
+                                      " WHERE external_user_id = ANY(%s)",
+                                (user_ids,), ["id", "external_user_id", "email_key"])
         learner_ids = sorted(set(by_email["id"]) | set(by_user_id["id"]) | set(learner_ids or ()))
         enrollments = _fetch(
             conn,
@@ -176,8 +182,9 @@ def _ns(values: pd.Series) -> np.ndarray:
 
 def _flag(values: pd.Series) -> np.ndarray:
     """A 0/1 column (text or boolean) as int8 with missing = -1."""
-    text = values.astype("str").str.lower().map({"1": 1, "true": 1, "0": 0, "false": 0})
-    return text.fillna(-1).astype(np.int8).to_numpy(copy=True)
+    text = pd.Series(values).astype("str").str.lower()
+    return np.select([text.isin(["1", "true"]).to_numpy(dtype=bool), text.isin(["0", "false"]).to_numpy(dtype=bool)],
+                     [1, 0], -1).astype(np.int8)
 
 
 def enrollment_signature(start, end, complete, completed, attended, category) -> pd.Series:
@@ -218,6 +225,7 @@ class CrossRows:
     enrollment_variants: np.ndarray  # int64: distinct enrollment signatures of the row's learner and course
     r09_other_line: pd.api.extensions.ExtensionArray  # Int64
     r10_columns: pd.Series  # str
+    learners: Any = None  # callable: the rows' user ids and email keys → (by_email, by_user_id) frames
 
 
 def prepare(rows: pd.DataFrame, importer: str, target_course: str | None, conn: Connection, *,
@@ -248,8 +256,11 @@ def prepare(rows: pd.DataFrame, importer: str, target_course: str | None, conn: 
         rows[f"_{column}_day"] = rows[f"_{column}"].dt.floor("D")
     rows["_credits"] = pd.to_numeric(rows["credits"], errors="coerce").astype("float64")
 
-    extra = None if cross is None else sorted({int(i) for i in cross.learner_id[pd.notna(cross.learner_id)]})
-    lms = fetch_snapshot(conn, rows, learner_ids=extra, own_transaction=own_transaction)
+    extra = learners = None
+    if cross is not None:
+        extra = sorted({int(i) for i in cross.learner_id[pd.notna(cross.learner_id)]})
+        learners = cross.learners(rows["external_user_id"], rows["_email_key"]) if cross.learners else None
+    lms = fetch_snapshot(conn, rows, learner_ids=extra, learners=learners, own_transaction=own_transaction)
     _join_courses(rows, lms)
     _join_learners(rows, lms, cross)
     unknown = rows["_learner_id"].isna().to_numpy()

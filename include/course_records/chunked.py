@@ -32,6 +32,7 @@ files; such a file is read by the whole-file reader, as before.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import io
 import logging
@@ -394,10 +395,9 @@ class Keys:
             self._parts[name].append(values)
 
     def finish(self) -> CrossKeys:
-        parts = {name: (np.concatenate(values) if values else np.empty(0, np.int64))
-                 for name, values in self._parts.items()}
-        self._parts.clear()
+        parts, self._parts = self._parts, {}
         cross = CrossKeys.build(self, parts)
+        release_memory()
         cross.learners_by_email = pd.DataFrame(self.by_email, columns=["id", "email_key", "external_user_id"])
         cross.learners_by_user_id = pd.DataFrame(self.by_user_id, columns=["id", "external_user_id", "email_key"])
         return cross
@@ -439,44 +439,53 @@ class CrossKeys:
         return by_email, by_user_id
 
     @classmethod
-    def build(cls, keys: Keys, parts: dict[str, np.ndarray]) -> CrossKeys:
-        uid, email, line = parts["uid"].astype(np.int32), parts["email"].astype(np.int32), parts["line"]
-        pairs = parts["pairs"]
-        pairs = pd.unique(pairs) if len(pairs) else pairs.astype(np.int64)
-        emails_of_user_id = np.bincount((pairs >> 32).astype(np.int64), minlength=keys.user_ids.count)
-        user_ids_of_email = np.bincount((pairs & 0xFFFFFFFF).astype(np.int64), minlength=keys.emails.count)
+    def build(cls, keys: Keys, parts: dict[str, list[np.ndarray]]) -> CrossKeys:
+        """The cross-row columns, set-based on the keys (one array at a time: memory stays low)."""
+        def take(name: str, dtype) -> np.ndarray:
+            values = parts.pop(name)
+            out = np.concatenate(values).astype(dtype, copy=False) if values else np.empty(0, dtype)
+            values.clear()
+            return out
+
+        pairs = take("pairs", np.int64)
+        pairs = pd.unique(pairs)
+        emails_of_user_id = np.bincount(pairs >> 32, minlength=keys.user_ids.count)
+        user_ids_of_email = np.bincount(pairs & 0xFFFFFFFF, minlength=keys.emails.count)
+        del pairs
+        uid, email, line = take("uid", np.int32), take("email", np.int32), take("line", np.int64)
         email_of_user_id = _grow(keys.email_of_user_id, keys.user_ids.count, -1)
         user_id_of_email = _grow(keys.user_id_of_email, keys.emails.count, -1)
-        learner = _learner(uid, email, keys.learner_of_user_id, keys.learner_of_email,
-                           email_of_user_id, user_id_of_email)
-        paired_uid = np.where(uid >= 0, uid, _at(user_id_of_email, email))
-        paired_email = np.where(email >= 0, email, _at(email_of_user_id, uid))
-        # The learner key of enrich._join_learners, as one integer per distinct key.
-        kind = np.select([learner >= 0, paired_uid >= 0, paired_email >= 0], [0, 1, 2], 3).astype(np.int64)
-        value = np.select([learner >= 0, paired_uid >= 0, paired_email >= 0], [learner, paired_uid, paired_email], line)
-        learner_key = pd.factorize((kind << 48) | value.astype(np.int64))[0]
-        del kind, value
-        course = parts["course"].astype(np.int64) + 1
-        enrollment = pd.factorize(learner_key.astype(np.int64) * (keys.courses.count + 2) + course)[0]
-        del learner_key
-        repeat = pd.factorize(enrollment.astype(np.int64) * (keys.credit_types.count + 2)
-                              + parts["ctype"].astype(np.int64) + 1)[0]
-        signature = pd.factorize(parts["sig"])[0].astype(np.int64)
-        distinct = pd.unique(enrollment.astype(np.int64) * (int(signature.max(initial=0)) + 1) + signature)
-        variants = np.bincount(distinct // (int(signature.max(initial=0)) + 1),
-                               minlength=int(enrollment.max(initial=-1)) + 1)
-        del signature, distinct
+        # The learner key of enrich._join_learners as one integer: the learner's id, else the
+        # (paired) user id's code, else the (paired) email's code, else the line; kind in the top bits.
+        key = _learner(uid, email, keys.learner_of_user_id, keys.learner_of_email, email_of_user_id,
+                       user_id_of_email)
+        unknown = key < 0
+        paired = np.where(uid >= 0, uid, _at(user_id_of_email, email))[unknown].astype(np.int64)
+        by_email = np.where(email >= 0, email, _at(email_of_user_id, uid))[unknown].astype(np.int64)
+        fallback = np.where(paired >= 0, (1 << 48) | paired,
+                            np.where(by_email >= 0, (2 << 48) | by_email, (3 << 48) | line[unknown]))
+        key[unknown] = fallback
+        del unknown, paired, by_email, fallback
+        key = pd.factorize(key)[0]  # dense: 0 … learners − 1
+        course = take("course", np.int64) + 1
+        key *= keys.courses.count + 2
+        key += course
+        enrollment = pd.factorize(key)[0].astype(np.int32)
+        del key
         first_of_course = np.zeros(len(line), dtype=bool)
         first_of_course[np.unique(course, return_index=True)[1]] = True
-        repeats = np.bincount(repeat, minlength=int(repeat.max(initial=-1)) + 1)
+        del course
+        variants = _variants(enrollment, take("sig", np.uint64))
+        triple = enrollment.astype(np.int64) * (keys.credit_types.count + 2) + take("ctype", np.int64) + 1
+        repeat, repeats = _repeats(triple)
+        del triple
         r09_at, r09_line = _other_lines(repeat, repeats, line)
-        out = cls(line=line, user_id=uid, email=email, enrollment=enrollment.astype(np.int32),
-                  repeat=repeat.astype(np.int32), repeats=repeats, variants=variants,
-                  first_of_course=first_of_course, learner_of_user_id=keys.learner_of_user_id,
-                  learner_of_email=keys.learner_of_email, email_of_user_id=email_of_user_id,
-                  user_id_of_email=user_id_of_email, emails_of_user_id=emails_of_user_id,
-                  user_ids_of_email=user_ids_of_email, r09_at=r09_at, r09_line=r09_line)
-        return out
+        return cls(line=line, user_id=uid, email=email, enrollment=enrollment, repeat=repeat, repeats=repeats,
+                   variants=variants, first_of_course=first_of_course,
+                   learner_of_user_id=keys.learner_of_user_id, learner_of_email=keys.learner_of_email,
+                   email_of_user_id=email_of_user_id, user_id_of_email=user_id_of_email,
+                   emails_of_user_id=emails_of_user_id, user_ids_of_email=user_ids_of_email,
+                   r09_at=r09_at, r09_line=r09_line)
 
     def __len__(self) -> int:
         return len(self.line)
@@ -523,6 +532,17 @@ class CrossKeys:
         )
 
 
+def release_memory() -> None:
+    """Give freed memory back to the system (pyarrow's pool and the C heap keep it otherwise)."""
+    import ctypes
+
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # glibc only
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def _nullable(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """int64 with -1 for missing → Int64."""
     return pd.arrays.IntegerArray(values.astype(np.int64), values < 0)
@@ -546,10 +566,49 @@ def _learner(uid, email, of_uid, of_email, email_of_uid, uid_of_email) -> np.nda
     return learner
 
 
+def _variants(enrollment: np.ndarray, signature: np.ndarray) -> np.ndarray:
+    """By enrollment code: its distinct enrollment signatures (R10's `_enrollment_variants`).
+
+    The codes number the enrollments in order of first appearance, so each one's first row is
+    where the running maximum grows; only enrollments with a row unlike their first are counted
+    exactly (they are few)."""
+    groups = int(enrollment.max(initial=-1)) + 1
+    variants = np.ones(groups, dtype=np.int64)
+    if not len(enrollment):
+        return variants
+    running = np.maximum.accumulate(enrollment)
+    first = np.flatnonzero(np.r_[True, enrollment[1:] > running[:-1]])
+    del running
+    differs = signature != signature[first][enrollment]
+    if differs.any():
+        mixed = np.unique(enrollment[differs])
+        rows = np.flatnonzero(np.isin(enrollment, mixed))
+        pairs = pd.DataFrame({"g": enrollment[rows], "s": signature[rows]}).drop_duplicates()
+        counted = pairs["g"].value_counts()
+        variants[counted.index.to_numpy()] = counted.to_numpy()
+    return variants
+
+
+def _repeats(triple: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For R09: per row, a code shared by the rows of the same learner, course and credit type
+    when there are several (-1 for a row alone), and per code its rows in the file. Sorted, not
+    hashed: ten million keys take one sorted copy."""
+    ordered = np.sort(triple)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    repeat = np.full(len(triple), -1, dtype=np.int32)
+    if len(repeated):
+        at = np.searchsorted(repeated, triple)
+        hit = (at < len(repeated)) & (repeated[np.minimum(at, len(repeated) - 1)] == triple)
+        repeat[hit] = at[hit]
+    counts = np.bincount(repeat[repeat >= 0], minlength=len(repeated))
+    return repeat, counts
+
+
 def _other_lines(repeat: np.ndarray, repeats: np.ndarray, line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For the rows whose learner, course and credit type repeat (R09): the other line to name —
     the first of them, or for the first, the second (enrich._describe_duplicates)."""
-    at = np.flatnonzero(repeats[repeat] >= 2)
+    at = np.flatnonzero(repeat >= 0)
     if len(at) == 0:
         return at.astype(np.int64), at.astype(np.int64)
     order = at[np.lexsort((at, repeat[at]))]
@@ -821,6 +880,8 @@ def check_rows(result, reader: ChunkReader, keys: CrossKeys, conn, *, suites, no
                 staged_groups[groups] = True
                 with open(chunked.spool, "ab") as out:
                     chunked.spooled += stage_csv(frame[candidate], out, first_of_enrollment=first)
+            del frame, rows
+            release_memory()
             log.info("%s: rows %d–%d checked (%d ghosts for R09): prepared in %.2fs, validated in %.2fs",
                      target.path, start + 1, stop, ghosts, prepared - began, time.perf_counter() - prepared)
             start = stop
@@ -837,10 +898,9 @@ def _validate_chunk(frame: pd.DataFrame, keys: CrossKeys, start: int, stop: int,
                     merged: MergedRun) -> tuple[validate.SuiteRun, int]:
     """The row suite on one chunk (with ghosts for R09), its failures as the whole file's."""
     repeat = keys.repeat[start:stop]
-    in_chunk = np.unique(repeat, return_counts=True)
-    count_here = np.zeros(len(keys.repeats), dtype=np.int64)
-    count_here[in_chunk[0]] = in_chunk[1]
-    lonely = np.flatnonzero((keys.repeats[repeat] >= 2) & (count_here[repeat] == 1))
+    repeated = np.flatnonzero(repeat >= 0)
+    codes, count_here = np.unique(repeat[repeated], return_counts=True)
+    lonely = repeated[np.isin(repeat[repeated], codes[count_here == 1])]
     checked = frame
     if len(lonely):
         ghosts = frame.iloc[lonely].copy()

@@ -207,10 +207,6 @@ def _check_chunked(source: chunked.Source, facts: chunked.Facts, target: Target,
         first = next(chunks, None)
         if first is None:
             raise chunked.Irregular("no data rows")
-        header = validate.header_frame(reader.header)
-        run = validate.run_suite(header, suites["header"], validate.HEADER_KEY, validate.parameters(now))
-        run.issues = validate.issues_from(run, header, validate.HEADER_KEY)
-        header_errors = any(i.is_error for i in run.issues)
         # One read-only snapshot of the LMS for every query of the check (pass 1 and pass 2).
         conn.rollback()
         with conn.cursor() as cur:
@@ -219,25 +215,30 @@ def _check_chunked(source: chunked.Source, facts: chunked.Facts, target: Target,
         rows = 0
         for chunk in itertools.chain([first], chunks):
             rows += len(chunk)
-            if not header_errors:
-                keys.add(chunk)
-    except chunked.Irregular as why:
+            keys.add(chunk)
+        del first, chunk
+        # the keys are finished before GX is loaded (for the header suite): the two peaks apart
+        cross = keys.finish()
+        del keys
+    except Exception as why:  # noqa: BLE001 - Irregular, or keys a bad header cannot give: the whole-file check says
         conn.rollback()
-        log.info("%s: read whole (%s)", target.path, why)
+        (log.info if isinstance(why, chunked.Irregular) else log.warning)("%s: read whole (%s: %s)", target.path,
+                                                                           why.__class__.__name__, why)
         return _check_whole(source.read_bytes(), target, conn, load_valid_rows=load_valid_rows, now=now,
                             missing_learners=missing_learners, assign_immediately=assign_immediately,
                             skip_duplicate_check=True)
+    log.info("%s: %d rows keyed in %.2fs", target.path, len(cross), time.perf_counter() - started)
+    header = validate.header_frame(reader.header)
+    run = validate.run_suite(header, suites["header"], validate.HEADER_KEY, validate.parameters(now))
+    run.issues = validate.issues_from(run, header, validate.HEADER_KEY)
     result.suite_runs.append(run)
     result.issues.extend(run.issues)
     result.rows_read = rows
-    if header_errors:
+    if any(i.is_error for i in run.issues):
         conn.rollback()
         result.status = REJECTED
         return result
     try:
-        cross = keys.finish()
-        del keys
-        log.info("%s: %d rows keyed in %.2fs", target.path, len(cross), time.perf_counter() - started)
         chunked.collect_needs(reader.chunks(), cross, target.importer, target.course)
         chunked.check_rows(result, reader, cross, conn, suites=suites, now=now, missing_learners=missing_learners,
                            assign_immediately=assign_immediately, spool=spool)

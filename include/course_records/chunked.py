@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 # Files of more data rows than this are checked in chunks (the environment variables are for
 # tests and tuning; check_file takes the same as parameters).
 CHUNK_THRESHOLD = int(os.environ.get("COURSE_RECORD_CHUNK_THRESHOLD", "200000"))
-CHUNK_ROWS = int(os.environ.get("COURSE_RECORD_CHUNK_ROWS", "250000"))
+CHUNK_ROWS = int(os.environ.get("COURSE_RECORD_CHUNK_ROWS", "200000"))
 BLOCK = 8 << 20  # bytes read at a time
 _HASH_KEYS = ("course-records-a", "course-records-b")  # two SipHash keys: 128 bits per distinct value
 _LOOKUP_BATCH = 50_000  # keys per LMS query
@@ -448,7 +448,8 @@ class CrossKeys:
             return out
 
         pairs = take("pairs", np.int64)
-        pairs = pd.unique(pairs)
+        pairs.sort()  # sorted, not hashed: no table of ten million entries
+        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] if len(pairs) else pairs
         emails_of_user_id = np.bincount(pairs >> 32, minlength=keys.user_ids.count)
         user_ids_of_email = np.bincount(pairs & 0xFFFFFFFF, minlength=keys.emails.count)
         del pairs

@@ -352,6 +352,10 @@ class Keys:
         return ids
 
     def add(self, rows: pd.DataFrame) -> None:
+        self._add(rows)
+        release_memory()
+
+    def _add(self, rows: pd.DataFrame) -> None:
         present = _present([c for c in rows.columns if c != LINE])
         rows = enrich.canonical_columns(rows)
         uid = _column(rows, present, "external_user_id")
@@ -460,13 +464,17 @@ class CrossKeys:
         # (paired) user id's code, else the (paired) email's code, else the line; kind in the top bits.
         key = _learner(uid, email, keys.learner_of_user_id, keys.learner_of_email, email_of_user_id,
                        user_id_of_email)
-        unknown = key < 0
-        paired = np.where(uid >= 0, uid, _at(user_id_of_email, email))[unknown].astype(np.int64)
-        by_email = np.where(email >= 0, email, _at(email_of_user_id, uid))[unknown].astype(np.int64)
-        fallback = np.where(paired >= 0, (1 << 48) | paired,
-                            np.where(by_email >= 0, (2 << 48) | by_email, (3 << 48) | line[unknown]))
-        key[unknown] = fallback
-        del unknown, paired, by_email, fallback
+        unknown = np.flatnonzero(key < 0)
+        u, e = uid[unknown], email[unknown]
+        paired = np.where(u >= 0, u, _at(user_id_of_email, e))
+        key[unknown[paired >= 0]] = (1 << 48) | paired[paired >= 0].astype(np.int64)
+        unknown, u, e = unknown[paired < 0], u[paired < 0], e[paired < 0]
+        del paired
+        paired = np.where(e >= 0, e, _at(email_of_user_id, u))
+        key[unknown[paired >= 0]] = (2 << 48) | paired[paired >= 0].astype(np.int64)
+        unknown = unknown[paired < 0]
+        key[unknown] = (3 << 48) | line[unknown]
+        del unknown, u, e, paired
         key = pd.factorize(key)[0]  # dense: 0 … learners − 1
         course = take("course", np.int64) + 1
         key *= keys.courses.count + 2
@@ -557,13 +565,25 @@ def _texts_of(codes: np.ndarray, texts: dict[int, str]) -> pd.Series:
 
 
 def _learner(uid, email, of_uid, of_email, email_of_uid, uid_of_email) -> np.ndarray:
-    """enrich._join_learners' learner: by user id, by email, then by the file's pairings."""
-    paired_uid = np.where(uid >= 0, uid, _at(uid_of_email, email))
-    paired_email = np.where(email >= 0, email, _at(email_of_uid, uid))
+    """enrich._join_learners' learner: by user id, by email, then through the file's pairings
+    (the user id the file pairs with the row's email, the email it pairs with its user id).
+    Each fallback is computed only for the rows still without one."""
     learner = _at(of_uid, uid)
-    for fallback in (_at(of_email, email), _at(of_uid, paired_uid), _at(of_email, paired_email)):
-        missing = learner < 0
-        learner[missing] = fallback[missing]
+    if not (of_uid >= 0).any() and not (of_email >= 0).any():
+        return learner  # the LMS knows none of the file's learners
+    for step in range(3):
+        missing = np.flatnonzero(learner < 0)
+        if not len(missing):
+            break
+        if step == 0:
+            found = _at(of_email, email[missing])
+        elif step == 1:
+            u, e = uid[missing], email[missing]
+            found = _at(of_uid, np.where(u >= 0, u, _at(uid_of_email, e)))
+        else:
+            u, e = uid[missing], email[missing]
+            found = _at(of_email, np.where(e >= 0, e, _at(email_of_uid, u)))
+        learner[missing] = found
     return learner
 
 

@@ -107,14 +107,14 @@ def check_file(data: bytes | str | os.PathLike, target: Target, conn: Connection
     now = now or datetime.now(UTC)
     source = chunked.Source(data)
     threshold = chunked.CHUNK_THRESHOLD if chunk_threshold is None else chunk_threshold
-    if source.data is not None and (source.data.count(b"\n") or source.data.count(b"\r")) <= threshold:
+    if source.data is not None and (source.data.count(b"\n") or source.data.count(b"\r")) - 1 <= threshold:
         return _check_whole(source.data, target, conn, load_valid_rows=load_valid_rows, now=now,
                             missing_learners=missing_learners, assign_immediately=assign_immediately,
                             skip_duplicate_check=skip_duplicate_check)
     facts = chunked.scan(source)
     options = {"load_valid_rows": load_valid_rows, "now": now, "missing_learners": missing_learners,
                "assign_immediately": assign_immediately}
-    if facts.line_ends <= threshold:
+    if facts.rows <= threshold:
         return _check_whole(source.read_bytes(), target, conn, skip_duplicate_check=skip_duplicate_check,
                             **options)
     return _check_chunked(source, facts, target, conn, skip_duplicate_check=skip_duplicate_check,

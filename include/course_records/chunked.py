@@ -63,8 +63,10 @@ from include.course_records.record_format import ALIASES
 log = logging.getLogger(__name__)
 
 # Files of more data rows than this are checked in chunks (the environment variables are for
-# tests and tuning; check_file takes the same as parameters).
-CHUNK_THRESHOLD = int(os.environ.get("COURSE_RECORD_CHUNK_THRESHOLD", "200000"))
+# tests and tuning; check_file takes the same as parameters). Up to a million rows the whole-file
+# check is faster (25 s against 31 s at 1M rows) and stays under 1.5 GiB; above, it grows ~1.5 GiB
+# per million rows while the chunked check stays under 2 GiB at ten million.
+CHUNK_THRESHOLD = int(os.environ.get("COURSE_RECORD_CHUNK_THRESHOLD", "1000000"))
 CHUNK_ROWS = int(os.environ.get("COURSE_RECORD_CHUNK_ROWS", "200000"))
 BLOCK = 8 << 20  # bytes read at a time
 _HASH_KEYS = ("course-records-a", "course-records-b")  # two SipHash keys: 128 bits per distinct value
@@ -107,6 +109,11 @@ class Facts:
     @property
     def line_ends(self) -> int:
         return self.lf or self.cr
+
+    @property
+    def rows(self) -> int:
+        """About the data rows: the lines after the header."""
+        return max(0, self.line_ends - 1)
 
 
 def scan(source: Source) -> Facts:

@@ -128,7 +128,7 @@ def assign(conn: Connection, *, run_id: str | None, lock_holder: Callable[[], di
     """
     from include.course_records import report
     from include.course_records.check import ACCEPTED, check_file
-    from include.course_records.load import drop_stage, load_batch, stage_rows
+    from include.course_records.load import drop_stage, load_batch, stage_result
     from include.course_records.pipeline import new_batch_id
     from include.course_records.target import Target
 
@@ -142,7 +142,7 @@ def assign(conn: Connection, *, run_id: str | None, lock_holder: Callable[[], di
         batch = new_batch_id()
         target = Target(assignment.path, assignment.importer, assignment.course)
         result = check_file(assignment.data, target, conn, load_valid_rows=True, now=moment,
-                            missing_learners="hold", skip_duplicate_check=True)
+                            missing_learners="hold", skip_duplicate_check=True, spool=True)
         document = report.summary(result, file=assignment.path, extra={"assigned_from": assignment.origin})
         report_uri = write_report(batch, document, report.rejects_csv(result)) if write_report else None
         ledger.open_run(conn, batch=batch, file_path=assignment.path, sha256=result.sha256,
@@ -152,7 +152,7 @@ def assign(conn: Connection, *, run_id: str | None, lock_holder: Callable[[], di
         refused = _refusals(result, assignment)
         created = None
         if result.status == ACCEPTED:
-            stage_rows(conn, batch, result.loadable)
+            stage_result(conn, batch, result)
             try:
                 created = load_batch(conn, batch, assignment.importer, lock_holder=lock_holder,
                                      after_load=lambda cur, c, a=assignment, b=batch, r=refused, m=moment:
@@ -168,6 +168,8 @@ def assign(conn: Connection, *, run_id: str | None, lock_holder: Callable[[], di
                 _settle(cur, assignment, batch, refused, moment, None)
         if write_report:
             write_report(batch, document, report.rejects_csv(result))
+        if result.chunked is not None:
+            result.chunked.discard()
         ledger.finish(conn, batch)
         log.info("held records of batch %s: %d assigned, %d refused (batch %s)", assignment.origin,
                  len(assignment.records) - len(refused), len(refused), batch)

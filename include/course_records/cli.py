@@ -126,7 +126,8 @@ def infer_target(file: Path, importer: str | None, course: str | None):
 def validate_file(args: argparse.Namespace) -> int:
     target = infer_target(args.file, args.importer, args.course)
     try:
-        data = args.file.read_bytes()
+        with open(args.file, "rb") as stream:  # read as a stream by the check: a large file is never held whole
+            stream.read(1)
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
 
@@ -136,7 +137,7 @@ def validate_file(args: argparse.Namespace) -> int:
     conn = db.connect()
     from include.course_records import settings
 
-    result = check_file(data, target, conn, load_valid_rows=args.load_valid_rows,
+    result = check_file(args.file, target, conn, load_valid_rows=args.load_valid_rows,
                         missing_learners=settings.missing_learners(args.missing_learners),
                         assign_immediately=not args.assign_later)
     document = report.summary(result, file=str(args.file))

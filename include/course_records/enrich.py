@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,9 +72,17 @@ def trim(rows: pd.DataFrame, present: list[str], names: list[str]) -> pd.DataFra
     rows[ROW_TEXT] = pc.binary_join_element_wise(*raw, separator).to_pandas() if raw else ""
     rows.attrs[RAW_COLUMNS] = list(names)
     for column, value in zip(present, values, strict=True):
-        trimmed = pc.utf8_trim(value, " ")
-        rows[column] = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed).to_pandas()
+        rows[column] = trimmed(value)
     return rows
+
+
+def trimmed(value) -> pd.Series:
+    """A column's values with spaces at the edges trimmed; blank → missing (a pyarrow array in)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    value = pc.utf8_trim(value, " ")
+    return pc.if_else(pc.equal(value, ""), pa.scalar(None, value.type), value).to_pandas()
 
 
 def _fetch(conn: Connection, sql: str, params: tuple, columns: list[str]) -> pd.DataFrame:
@@ -90,14 +99,23 @@ def _lookup_keys(values: pd.Series) -> list[str]:
     return [key for key in keys if "\x00" not in key]
 
 
-def fetch_snapshot(conn: Connection, rows: pd.DataFrame) -> LmsSnapshot:
-    """Read, in one read-only transaction, what the LMS holds for the rows' learners and courses."""
+def fetch_snapshot(conn: Connection, rows: pd.DataFrame, *, learner_ids: list[int] | None = None,
+                   learners: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+                   own_transaction: bool = True) -> LmsSnapshot:
+    """Read, in one read-only transaction, what the LMS holds for the rows' learners and courses.
+
+    `learner_ids`: learners the rows name through other rows of the file (the chunked check
+    resolved them), whose enrollments are wanted too; `learners`: the learners by email and by
+    user id, already read (by the chunked check's first pass). `own_transaction=False`: the
+    caller holds the (read-only) transaction, across the chunks of one file.
+    """
     emails = _lookup_keys(rows["_email_key"])
     user_ids = _lookup_keys(rows["external_user_id"])
     course_keys = _lookup_keys(rows["_course_key"])
-    conn.rollback()
-    with conn.cursor() as cur:
-        cur.execute("SET TRANSACTION READ ONLY")
+    if own_transaction:
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute("SET TRANSACTION READ ONLY")
     try:
         credit_types = _fetch(conn, "SELECT id, machine_name FROM lms.credit_type", (),
                               ["id", "machine_name"])
@@ -116,13 +134,16 @@ def fetch_snapshot(conn: Connection, rows: pd.DataFrame) -> LmsSnapshot:
             " WHERE o.course_id = ANY(%s)",
             (course_ids,), ["course_id", "machine_name", "max_credits", "is_variable"],
         )
-        by_email = _fetch(conn, "SELECT id, lower(email), external_user_id FROM lms.learner"
-                                " WHERE lower(email) = ANY(%s)",
-                          (emails,), ["id", "email_key", "external_user_id"])
-        by_user_id = _fetch(conn, "SELECT id, external_user_id, lower(email) FROM lms.learner"
-                                  " WHERE external_user_id = ANY(%s)",
-                            (user_ids,), ["id", "external_user_id", "email_key"])
-        learner_ids = sorted(set(by_email["id"]) | set(by_user_id["id"]))
+        if learners is not None:
+            by_email, by_user_id = learners
+        else:
+            by_email = _fetch(conn, "SELECT id, lower(email), external_user_id FROM lms.learner"
+                                    " WHERE lower(email) = ANY(%s)",
+                              (emails,), ["id", "email_key", "external_user_id"])
+            by_user_id = _fetch(conn, "SELECT id, external_user_id, lower(email) FROM lms.learner"
+                                      " WHERE external_user_id = ANY(%s)",
+                                (user_ids,), ["id", "external_user_id", "email_key"])
+        learner_ids = sorted(set(by_email["id"]) | set(by_user_id["id"]) | set(learner_ids or ()))
         enrollments = _fetch(
             conn,
             "SELECT id, learner_id, course_id, enrollment_start, enrollment_end, complete,"
@@ -141,7 +162,8 @@ def fetch_snapshot(conn: Connection, rows: pd.DataFrame) -> LmsSnapshot:
             ["enrollment_id", "machine_name", "credits", "credit_expiration"],
         )
     finally:
-        conn.rollback()
+        if own_transaction:
+            conn.rollback()
     return LmsSnapshot(credit_types, courses, offers, by_email, by_user_id, enrollments,
                        credit_records)
 
@@ -160,8 +182,9 @@ def _ns(values: pd.Series) -> np.ndarray:
 
 def _flag(values: pd.Series) -> np.ndarray:
     """A 0/1 column (text or boolean) as int8 with missing = -1."""
-    text = values.astype("str").str.lower().map({"1": 1, "true": 1, "0": 0, "false": 0})
-    return text.fillna(-1).astype(np.int8).to_numpy(copy=True)
+    text = pd.Series(values).astype("str").str.lower()
+    return np.select([text.isin(["1", "true"]).to_numpy(dtype=bool), text.isin(["0", "false"]).to_numpy(dtype=bool)],
+                     [1, 0], -1).astype(np.int8)
 
 
 def enrollment_signature(start, end, complete, completed, attended, category) -> pd.Series:
@@ -186,13 +209,34 @@ def credit_signature(credits: pd.Series, expiration: pd.Series) -> pd.Series:
 CREATE, HOLD = "create", "hold"  # what becomes of rows whose learner is not in the LMS
 
 
+@dataclass
+class CrossRows:
+    """For the rows of one chunk of a large file: the columns that depend on the file's other rows,
+    computed over the whole file by the chunked check (`include/course_records/chunked.py`).
+    Each is positional, one value per row of the chunk; `prepare` takes them instead of computing
+    them from the chunk alone, and computes everything else exactly as for a whole file."""
+
+    first_row_of_course: np.ndarray  # bool
+    learner_id: pd.api.extensions.ExtensionArray  # Int64: the LMS learner, by the row's keys or the file's pairings
+    user_id_of_email: pd.Series  # str: for a row without a user id, the first one the file pairs with its email
+    email_of_user_id: pd.Series  # str: for a row without an email, the first email key paired with its user id
+    emails_of_user_id: np.ndarray  # distinct emails the file gives with the row's user id
+    user_ids_of_email: np.ndarray  # distinct user ids the file gives with the row's email
+    enrollment_variants: np.ndarray  # int64: distinct enrollment signatures of the row's learner and course
+    r09_other_line: pd.api.extensions.ExtensionArray  # Int64
+    r10_columns: pd.Series  # str
+    learners: Any = None  # callable: the rows' user ids and email keys → (by_email, by_user_id) frames
+
+
 def prepare(rows: pd.DataFrame, importer: str, target_course: str | None, conn: Connection, *,
-            missing_learners: str = CREATE, assign_immediately: bool = True) -> pd.DataFrame:
+            missing_learners: str = CREATE, assign_immediately: bool = True,
+            cross: CrossRows | None = None, own_transaction: bool = True) -> pd.DataFrame:
     """The frame the row suites validate: the file's values, typed, with the LMS joined on.
 
     `missing_learners`: `create` makes a learner from a row whose learner the LMS doesn't know;
     `hold` keeps such rows in the holding table until the learner exists. With
     `assign_immediately` off, rows of learners the LMS knows are held too.
+    `cross`: the rows are one chunk of a large file, and these are its cross-row columns.
     """
     names = [c for c in rows.columns if c != LINE]
     rows = rows.reset_index(drop=True)  # trim() assigns positional arrays
@@ -205,22 +249,26 @@ def prepare(rows: pd.DataFrame, importer: str, target_course: str | None, conn: 
     else:
         rows["_target_course"] = pd.Series(pd.NA, index=rows.index, dtype="str")
         rows["_course_key"] = rows["external_course_id"]
-    rows["_first_row_of_course"] = ~rows["_course_key"].duplicated()
+    rows["_first_row_of_course"] = ~rows["_course_key"].duplicated() if cross is None else cross.first_row_of_course
     for column in DATE_COLUMNS:
         rows[f"_{column}"] = _as_utc(rows[column])
     for column in ("enrollment_start", "enrollment_end", "date_completed"):
         rows[f"_{column}_day"] = rows[f"_{column}"].dt.floor("D")
     rows["_credits"] = pd.to_numeric(rows["credits"], errors="coerce").astype("float64")
 
-    lms = fetch_snapshot(conn, rows)
+    extra = learners = None
+    if cross is not None:
+        extra = sorted({int(i) for i in cross.learner_id[pd.notna(cross.learner_id)]})
+        learners = cross.learners(rows["external_user_id"], rows["_email_key"]) if cross.learners else None
+    lms = fetch_snapshot(conn, rows, learner_ids=extra, learners=learners, own_transaction=own_transaction)
     _join_courses(rows, lms)
-    _join_learners(rows, lms)
+    _join_learners(rows, lms, cross)
     unknown = rows["_learner_id"].isna().to_numpy()
     rows["_creates_learner"] = unknown & (missing_learners == CREATE)
     rows["_held"] = (unknown & (missing_learners == HOLD)) | (~unknown & (not assign_immediately))
     _join_credit_offers(rows, lms)
-    _join_existing_records(rows, lms)
-    _describe_duplicates(rows)
+    _join_existing_records(rows, lms, cross)
+    _describe_duplicates(rows, cross)
     return rows
 
 
@@ -281,7 +329,7 @@ def _join_courses(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
     rows["_course_has_required_object"] = course["has_required"].astype("boolean").where(shell.eq(False), pd.NA)
 
 
-def _join_learners(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
+def _join_learners(rows: pd.DataFrame, lms: LmsSnapshot, cross: CrossRows | None = None) -> None:
     """Which LMS learner each row names, and how the file pairs user ids with emails.
 
     A row names its learner by external_user_id (matched first) or external_email (any case).
@@ -300,24 +348,34 @@ def _join_learners(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
     rows["_lms_email_of_user_id"] = uid_match["email_key"].astype("str")
     rows["_lms_user_id_of_email"] = email_match["external_user_id"].astype("str")
 
-    # The file's own pairings: each user id with the emails it comes with, and the reverse.
-    both = uid.notna() & email.notna()
-    pairs = pd.DataFrame({"uid": uid[both], "email": email[both]}).drop_duplicates()
-    email_of_uid = pairs.drop_duplicates("uid").set_index("uid")["email"]
-    uid_of_email = pairs.drop_duplicates("email").set_index("email")["uid"]
-    paired_email = email.fillna(pd.Series(_lookup(uid, email_of_uid.to_frame())["email"].to_numpy(),
-                                          index=rows.index, dtype="str"))
-    paired_uid = uid.fillna(pd.Series(_lookup(email, uid_of_email.to_frame())["uid"].to_numpy(),
-                                      index=rows.index, dtype="str"))
     new_uid = uid.notna() & rows["_learner_by_user_id"].isna()
     new_email = email.notna() & rows["_learner_by_email"].isna()
-    rows["_emails_of_new_user_id"] = _distinct_per_key(uid, email, new_uid)
-    rows["_user_ids_of_new_email"] = _distinct_per_key(email, uid, new_email)
+    if cross is not None:  # a chunk of a large file: the pairings are the whole file's
+        paired_email = email.fillna(pd.Series(cross.email_of_user_id.to_numpy(), index=rows.index, dtype="str"))
+        paired_uid = uid.fillna(pd.Series(cross.user_id_of_email.to_numpy(), index=rows.index, dtype="str"))
+        rows["_emails_of_new_user_id"] = pd.Series(cross.emails_of_user_id, index=rows.index,
+                                                   dtype="Int64").where(new_uid, pd.NA)
+        rows["_user_ids_of_new_email"] = pd.Series(cross.user_ids_of_email, index=rows.index,
+                                                   dtype="Int64").where(new_email, pd.NA)
+        rows["_learner_id"] = pd.Series(cross.learner_id, index=rows.index, dtype="Int64")
+        learner = rows["_learner_id"]
+    else:
+        # The file's own pairings: each user id with the emails it comes with, and the reverse.
+        both = uid.notna() & email.notna()
+        pairs = pd.DataFrame({"uid": uid[both], "email": email[both]}).drop_duplicates()
+        email_of_uid = pairs.drop_duplicates("uid").set_index("uid")["email"]
+        uid_of_email = pairs.drop_duplicates("email").set_index("email")["uid"]
+        paired_email = email.fillna(pd.Series(_lookup(uid, email_of_uid.to_frame())["email"].to_numpy(),
+                                              index=rows.index, dtype="str"))
+        paired_uid = uid.fillna(pd.Series(_lookup(email, uid_of_email.to_frame())["uid"].to_numpy(),
+                                          index=rows.index, dtype="str"))
+        rows["_emails_of_new_user_id"] = _distinct_per_key(uid, email, new_uid)
+        rows["_user_ids_of_new_email"] = _distinct_per_key(email, uid, new_email)
 
-    learner = rows["_learner_by_user_id"].fillna(rows["_learner_by_email"])
-    learner = learner.fillna(_lookup(paired_uid, by_uid)["id"].astype("Int64"))
-    learner = learner.fillna(_lookup(paired_email, by_email)["id"].astype("Int64"))
-    rows["_learner_id"] = learner
+        learner = rows["_learner_by_user_id"].fillna(rows["_learner_by_email"])
+        learner = learner.fillna(_lookup(paired_uid, by_uid)["id"].astype("Int64"))
+        learner = learner.fillna(_lookup(paired_email, by_email)["id"].astype("Int64"))
+        rows["_learner_id"] = learner
     # A learner still to be made is named by its user id if the file gives one, else its email.
     rows["_new_user_id"] = paired_uid.where(learner.isna())
     rows["_new_email"] = rows["external_email"].fillna(paired_email).where(learner.isna())  # as written
@@ -354,12 +412,15 @@ def _take(values: np.ndarray, position: np.ndarray, missing: int) -> np.ndarray:
     return np.where(position >= 0, values[position], missing).astype(values.dtype)
 
 
-def _join_existing_records(rows: pd.DataFrame, lms: LmsSnapshot) -> None:
+def _join_existing_records(rows: pd.DataFrame, lms: LmsSnapshot, cross: CrossRows | None = None) -> None:
     rows["_enrollment_sig"] = enrollment_signature(
         rows["_enrollment_start"], rows["_enrollment_end"], rows["complete"],
         rows["_date_completed"], rows["attended"], rows["participant_category"])
-    rows["_enrollment_variants"] = rows.groupby(
-        ["_learner_key", "_course_key"], dropna=False)["_enrollment_sig"].transform("nunique")
+    if cross is not None:
+        rows["_enrollment_variants"] = pd.Series(cross.enrollment_variants, index=rows.index, dtype="int64")
+    else:
+        rows["_enrollment_variants"] = rows.groupby(
+            ["_learner_key", "_course_key"], dropna=False)["_enrollment_sig"].transform("nunique")
     rows["_credit_sig"] = credit_signature(rows["credits"], rows["_credit_expiration"])
 
     held = lms.enrollments
@@ -446,9 +507,13 @@ def _describe_lms_records(rows: pd.DataFrame, lms: LmsSnapshot, *, enrollment_po
         rows.at[i, "_lms_credit_text"] = f"the LMS holds {kind} {float(record['credits']):.2f}{until}"
 
 
-def _describe_duplicates(rows: pd.DataFrame) -> None:
+def _describe_duplicates(rows: pd.DataFrame, cross: CrossRows | None = None) -> None:
     """For rows that repeat a credit type (R09) or disagree on their enrollment (R10): the other
     line, or the columns that disagree, so a message can point at them."""
+    if cross is not None:
+        rows["_r09_other_line"] = pd.Series(cross.r09_other_line, index=rows.index, dtype="Int64")
+        rows["_r10_columns"] = pd.Series(cross.r10_columns.to_numpy(), index=rows.index, dtype="str")
+        return
     keys = ["_learner_key", "_course_key", "credit_type"]
     rows["_r09_other_line"] = pd.Series(pd.NA, index=rows.index, dtype="Int64")
     repeated = rows.duplicated(keys, keep=False)

@@ -19,8 +19,12 @@ leftover original is the same bytes as the archived copy, which the sha256 ledge
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 
 # Stores whose server renames a file in one atomic step.
 _RENAMING = frozenset({"file", "local", "sftp", "ssh"})
+_LOCAL = frozenset({"file", "local"})
 _SFTP = frozenset({"sftp", "ssh"})
 # Object stores: no directories (a key's "folders" exist once the key does) and no rename.
 # mkdir there is not harmless: s3fs creates the *bucket* when it is missing, so a typo in the
@@ -102,6 +107,29 @@ def read_bytes(root: ObjectStoragePath, path: str) -> bytes:
     _forget_listings(root)
     try:
         return source.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path!r} is not in the landing folder {url_of(root)} (was it moved already?)") from None
+
+
+@contextlib.contextmanager
+def local_file(root: ObjectStoragePath, path: str) -> Iterator[str]:
+    """The landed file as a local path, to be read as a stream (a large file is never held whole):
+    the file itself on a local root, else a temporary copy, streamed down and deleted after.
+    UsageError when it is not (or no longer) there."""
+    source = root / path
+    _forget_listings(root)
+    try:
+        if source.protocol in _LOCAL:
+            if not source.exists():
+                raise FileNotFoundError(path)
+            yield _fs_path(source)
+            return
+        with tempfile.TemporaryDirectory(prefix="course-records-") as folder:
+            copy = os.path.join(folder, path.rsplit("/", 1)[-1] or "landed.csv")
+            with source.fs.open(_fs_path(source), "rb") as reader, open(copy, "wb") as writer:
+                while block := reader.read(_CHUNK * 8):
+                    writer.write(block)
+            yield copy
     except FileNotFoundError:
         raise UsageError(f"{path!r} is not in the landing folder {url_of(root)} (was it moved already?)") from None
 

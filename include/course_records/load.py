@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import psycopg2.errors
 from psycopg2 import sql
@@ -64,8 +65,11 @@ def _flag(values: pd.Series) -> pd.Series:
     return values.map({"1": True, "0": False}).astype("boolean")
 
 
-def stage_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """The prepared rows as the staging table's columns, typed."""
+def stage_frame(rows: pd.DataFrame, first_of_enrollment=None) -> pd.DataFrame:
+    """The prepared rows as the staging table's columns, typed. `first_of_enrollment`: given by a
+    chunked check, which knows the rows of the enrollment staged by earlier chunks."""
+    if first_of_enrollment is None:
+        first_of_enrollment = ~rows.duplicated(["_learner_key", "_course_key"])
     return pd.DataFrame({
         "line": rows[LINE],
         "learner_key": rows["_learner_key"],
@@ -90,29 +94,62 @@ def stage_frame(rows: pd.DataFrame) -> pd.DataFrame:
         "credits": rows["credits"],
         "credit_expiration": rows["_credit_expiration"],
         "held": rows["_held"].astype(bool),
-        "first_of_enrollment": ~rows.duplicated(["_learner_key", "_course_key"]),
+        "first_of_enrollment": np.asarray(first_of_enrollment, dtype=bool),
     }, columns=list(STAGE_COLUMNS))
 
 
-def stage_rows(conn: Connection, batch: str, rows: pd.DataFrame) -> int:
-    """Write the rows to load into the batch's staging table with one COPY; returns the count."""
+def stage_csv(rows: pd.DataFrame, out, first_of_enrollment=None) -> int:
+    """Append the rows as the staging table's CSV (what COPY reads) to a binary stream; the count."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    frame = stage_frame(rows)
-    buffer = io.BytesIO()
-    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buffer,
+    frame = stage_frame(rows, first_of_enrollment)
+    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), out,
                     pacsv.WriteOptions(include_header=False))
-    buffer.seek(0)
+    return len(frame)
+
+
+def _copy_into_stage(conn: Connection, batch: str, stream, drop_lines=None) -> int:
     table = stage_table(batch)
     with transaction(conn) as cur:
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {stage}").format(stage=table))
         cur.execute(sql.SQL((settings.SQL_DIR / "stage.sql").read_text()).format(stage=table))
         cur.copy_expert(sql.SQL("COPY {stage} ({cols}) FROM STDIN WITH (FORMAT csv)").format(
             stage=table, cols=sql.SQL(", ").join(map(sql.Identifier, STAGE_COLUMNS))).as_string(cur),
-            buffer)
+            stream, size=1 << 20)
+        staged = cur.rowcount
+        lines = list(drop_lines or ())
+        for start in range(0, len(lines), 100_000):
+            cur.execute(sql.SQL("DELETE FROM {stage} WHERE line = ANY(%s)").format(stage=table),
+                        (lines[start:start + 100_000],))
+            staged -= cur.rowcount
         cur.execute(sql.SQL("ANALYZE {stage}").format(stage=table))  # good join plans in the load
-    return len(frame)
+    return staged
+
+
+def stage_rows(conn: Connection, batch: str, rows: pd.DataFrame) -> int:
+    """Write the rows to load into the batch's staging table with one COPY; returns the count."""
+    buffer = io.BytesIO()
+    count = stage_csv(rows, buffer)
+    buffer.seek(0)
+    _copy_into_stage(conn, batch, buffer)
+    return count
+
+
+def stage_result(conn: Connection, batch: str, result) -> int:
+    """Stage what a check accepted (check.CheckResult); returns the rows staged.
+
+    A file checked in chunks spooled its rows (all but those identical to the LMS) as it went:
+    the spool is copied in one COPY and the lines the decision rejected are deleted."""
+    if result.chunked is None:
+        return stage_rows(conn, batch, result.loadable)
+    if result.chunked.spool is None:
+        raise RuntimeError("the chunked check kept no spool of its rows: check_file(..., spool=True)")
+    try:
+        with open(result.chunked.spool, "rb") as stream:
+            return _copy_into_stage(conn, batch, stream, drop_lines=result.rejected_lines)
+    finally:
+        result.chunked.discard()
 
 
 def drop_stage(conn: Connection, batch: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -188,12 +189,13 @@ def _check(ticket: dict[str, Any], conn: db.Connection):
     from include.course_records.check import check_file
     from include.course_records.target import Target
 
-    data = landing.read_bytes(_root(ticket), ticket["file"])
-    log.info("read %s: %d bytes", ticket["file"], len(data))
     target = Target(ticket["file"], ticket["importer"], ticket["course"])
-    return check_file(data, target, conn, load_valid_rows=ticket["load_valid_rows"],
-                      missing_learners=ticket.get("missing_learners", "create"),
-                      assign_immediately=ticket.get("assign_immediately", True))
+    with landing.local_file(_root(ticket), ticket["file"]) as path:  # streamed: a large file is never held whole
+        log.info("read %s: %d bytes", ticket["file"], os.path.getsize(path))
+        return check_file(path, target, conn, load_valid_rows=ticket["load_valid_rows"],
+                          missing_learners=ticket.get("missing_learners", "create"),
+                          assign_immediately=ticket.get("assign_immediately", True),
+                          spool=not ticket["dry_run"])
 
 
 def _record_check(ticket: dict[str, Any], conn: db.Connection, result, started: float, *,
@@ -202,7 +204,7 @@ def _record_check(ticket: dict[str, Any], conn: db.Connection, result, started: 
     (what the next tasks read through XCom). `recheck` says why a load checked the file again."""
     from include.course_records import datadocs, report
     from include.course_records.check import ACCEPTED, REJECTED
-    from include.course_records.load import stage_rows
+    from include.course_records.load import stage_result
 
     reports = _report_dir(ticket)
     document = report.summary(result, file=ticket["file"])
@@ -217,7 +219,9 @@ def _record_check(ticket: dict[str, Any], conn: db.Connection, result, started: 
     ledger.record_check(conn, ticket["batch"], result.status, document["rows"])
     staged = 0
     if result.status == ACCEPTED and not ticket["dry_run"]:
-        staged = stage_rows(conn, ticket["batch"], result.loadable)
+        staged = stage_result(conn, ticket["batch"], result)
+    if result.chunked is not None:
+        result.chunked.discard()  # its spool, when nothing was staged from it
     errors = [i for i in result.issues if i.is_error]
     # a rejection is what ops must read: WARNING, with the first errors, above any GX chatter
     level = logging.WARNING if result.status == REJECTED else logging.INFO

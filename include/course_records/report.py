@@ -54,7 +54,16 @@ def rejects_csv(result: CheckResult) -> bytes:
     raw_columns = result.frame.attrs.get(RAW_COLUMNS, []) if result.frame is not None else []
     rows_by_line: dict[int, dict[str, str]] = {}
     errors = [i for i in result.issues if i.severity == ERROR]
-    fallen = _fallen_with_their_enrollment(result, errors)
+    if result.chunked is not None:  # a large file checked in chunks: the lines' raw values were kept
+        from include.course_records.chunked import fallen_with_their_enrollment
+
+        raw_columns = result.chunked.raw_columns
+        fallen = fallen_with_their_enrollment(result.chunked, result.rejected_lines, errors)
+        texts = result.chunked.row_text
+        rows_by_line = {line: raw_values(texts[line], raw_columns)
+                        for line in {i.line for i in errors} | set(fallen) if line in texts}
+    else:
+        fallen = _fallen_with_their_enrollment(result, errors)
     if result.frame is not None and errors:
         lines = {i.line for i in errors} | set(fallen)
         picked = result.frame.loc[result.frame[LINE].isin(lines), [LINE, ROW_TEXT]]

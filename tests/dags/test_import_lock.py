@@ -256,7 +256,8 @@ def test_a_load_killed_mid_transaction_leaves_nothing_and_loses_no_file(tmp_path
     try:
         deadline = time.time() + 120
         while backend is None and time.time() < deadline:  # wait until the load sits inside the trigger
-            found = rows_of(conn, "SELECT pid FROM pg_stat_activity WHERE query LIKE '%%INSERT INTO lms.credit_record%%'"
+            found = rows_of(conn, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                  " AND query LIKE '%%INSERT INTO lms.credit_record%%'"
                                   " AND state = 'active' AND pid <> pg_backend_pid()")
             backend = found[0][0] if found else None
             assert process.poll() is None, process.log_path.read_text()[-3000:]

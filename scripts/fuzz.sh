@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The generated-file suite's long run: FUZZ_EXAMPLES examples (default 20000) split over FUZZ_WORKERS
 # pytest processes (default: the number of cores), each on its own throwaway database. Prints how
-# many examples ran, how many were accepted and rejected, and how long it took.
+# many examples ran, how many were accepted and rejected, and how long it took. Each worker prints its
+# count every 250 examples into its log (FUZZ_OUT/worker-N.log) and keeps FUZZ_OUT/worker-N.json current.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -27,7 +28,9 @@ import json, pathlib, sys
 reports = [json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("worker-*.json"))]
 keys = ("examples", "accepted", "rejected", "loaded_rows")
 total = {k: sum(r[k] for r in reports) for k in keys}
+unfinished = sum(1 for r in reports if not r.get("finished", True))
 print(f"fuzz: {total['examples']} examples ({total['accepted']} accepted, {total['rejected']} rejected, "
-      f"{total['loaded_rows']} rows loaded) in {sys.argv[2]}s over {len(reports)} worker(s)")
+      f"{total['loaded_rows']} rows loaded) in {sys.argv[2]}s over {len(reports)} worker(s)"
+      + (f"; {unfinished} worker(s) stopped before the end" if unfinished else ""))
 PY
 [ "$status" -eq 0 ] || { echo "a fuzz worker failed: see $out/worker-*.log (the shrunk example is printed there)"; exit 1; }

@@ -56,15 +56,22 @@ PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 _ran = {"examples": 0, "accepted": 0, "rejected": 0, "loaded_rows": 0, "started": time.perf_counter()}
 
 
+def _report(final: bool) -> None:
+    """Print how many examples ran so far and, under `make fuzz`, keep the worker's report file current."""
+    took = time.perf_counter() - _ran["started"]
+    print(f"\ngenerated files: {_ran['examples']} examples ({_ran['accepted']} accepted, {_ran['rejected']} "
+          f"rejected, {_ran['loaded_rows']} rows loaded) in {took:.0f}s, profile {PROFILE}"
+          + ("" if final else " (running)"), flush=True)
+    out = os.environ.get("FUZZ_REPORT")
+    if out:
+        document = {**{k: v for k, v in _ran.items() if k != "started"}, "seconds": round(took), "profile": PROFILE, "finished": final}
+        Path(out).write_text(json.dumps(document) + "\n")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def count_examples():
     yield
-    took = time.perf_counter() - _ran["started"]
-    print(f"\ngenerated files: {_ran['examples']} examples ({_ran['accepted']} accepted, {_ran['rejected']} "
-          f"rejected, {_ran['loaded_rows']} rows loaded) in {took:.0f}s, profile {PROFILE}")
-    out = os.environ.get("FUZZ_REPORT")
-    if out:
-        Path(out).write_text(json.dumps({**_ran, "seconds": round(took), "profile": PROFILE}) + "\n")
+    _report(final=True)
 
 
 def reset(conn) -> None:
@@ -96,6 +103,8 @@ def check_invariants(drawn: Drawn, conn) -> None:
 
     assert result.status in (ACCEPTED, REJECTED, DUPLICATE)
     _ran["examples"] += 1
+    if PROFILE == "fuzz" and _ran["examples"] % 250 == 0:
+        _report(final=False)
     lines = physical_lines(drawn.data)
     for issue in result.issues:  # 5: a real line, its rule in the message
         assert 1 <= issue.line <= lines, (issue, drawn.mutations)

@@ -64,7 +64,8 @@ def _report(final: bool) -> None:
           + ("" if final else " (running)"), flush=True)
     out = os.environ.get("FUZZ_REPORT")
     if out:
-        document = {**{k: v for k, v in _ran.items() if k != "started"}, "seconds": round(took), "profile": PROFILE, "finished": final}
+        counted = {k: v for k, v in _ran.items() if k != "started"}
+        document = {**counted, "seconds": round(took), "profile": PROFILE, "finished": final}
         Path(out).write_text(json.dumps(document) + "\n")
 
 

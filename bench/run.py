@@ -5,7 +5,8 @@ the same run:
   * raw COPY of the file into an UNLOGGED table of text columns (the floor of reading the file),
   * `python -m include.course_records validate` as a whole process (wall time, peak RSS),
   * the end-to-end import through the import DAG's tasks (`airflow dags test`): each task's
-    duration, their sum, the process's peak RSS,
+    duration, their sum, the process's peak RSS, and the validate and load tasks' own peaks (each
+    logs it: what a worker, which runs every task in a process of its own, needs for it),
   * the COPY-into-LMS-tables floor: COPYing the rows that import created (learners, enrollments,
     credit records) into tables shaped like the LMS's (same columns, indexes, checks, foreign keys)
     in one transaction — what any load of that file must at least pay;
@@ -20,6 +21,7 @@ import argparse
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import statistics
@@ -103,6 +105,8 @@ def lms_copy_floor(uri: str) -> dict:
     return {"seconds": round(elapsed, 2), "rows": counts}
 
 
+# each heavy task logs its own peak (include/course_records/resources.py): what a worker running it needs
+STEP_PEAK = re.compile(r"peak memory of (\w+): (\d+) MiB \((\d+) MiB when it started\)")
 RSS_LIMIT_MIB = [6144]  # a process above this is stopped (the machine is shared): reported as exit -9
 
 
@@ -243,11 +247,13 @@ def import_file(size: int, uri: str, env: dict[str, str], out: Path, source: Pat
     with sqlite3.connect(home / "airflow.db") as meta:
         durations = dict(meta.execute("SELECT task_id, duration FROM task_instance"
                                       " WHERE duration IS NOT NULL AND state = 'success'"))  # not the skipped
+    steps = {step: {"peak_mib": int(peak), "start_mib": int(start)} for step, peak, start in
+             STEP_PEAK.findall((out / f"e2e-{size}.log").read_text(errors="replace"))}
     summaries = list((landing / "reports").glob("*/summary.json"))
     loaded = json.loads(summaries[0].read_text()) if summaries else {}
     return {"task_seconds": {k: round(v, 2) for k, v in durations.items()},
             "tasks_total_s": round(sum(durations.values()), 2), "process_wall_s": round(wall, 2),
-            "peak_rss_mib": round(rss), "exit": status, "status": loaded.get("status"),
+            "peak_rss_mib": round(rss), "step_peak_mib": steps, "exit": status, "status": loaded.get("status"),
             "created": loaded.get("created")}
 
 
@@ -268,6 +274,12 @@ def print_table(results: dict) -> None:
               + (f"| {load} s " if load is not None else "| — ")
               + (f"| {row['lms_copy_floor_s']} s | {row.get('load_vs_floor', '—')}× |" if "lms_copy_floor_s" in row
                  else "| — | — |"))
+    for row in results["sizes"]:
+        steps = (row.get("end_to_end") or {}).get("step_peak_mib") or {}
+        if steps:
+            print(f"\n{row['rows']:,} rows, each task's own peak: " + "; ".join(
+                f"{step} {peak['peak_mib']} MiB ({peak['start_mib']} MiB when it started)"
+                for step, peak in steps.items()))
     cold = results.get("cold_small_file")
     if cold:
         print(f"\ncold `validate` of a 10-row file: {cold['median_s']} s (median of {cold['cold_validate_s']})")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from include.course_records import db, landing, ledger, lock, settings
+from include.course_records import db, landing, ledger, lock, resources, settings
 from include.course_records.errors import ImportLocked, UsageError
 from include.course_records.target import resolve_target
 
@@ -177,11 +177,12 @@ def check_lock(ticket: dict[str, Any]) -> None:
 def validate(ticket: dict[str, Any]) -> dict[str, Any]:
     """Read and check the file, write its reports, and stage the rows to load."""
     started = time.perf_counter()
-    quiet_great_expectations()
-    conn = db.connect()
-    result = _check(ticket, conn)
-    _open_ledger_entry(conn, ticket, sha256=result.sha256)
-    return _record_check(ticket, conn, result, started)
+    with resources.measured("validate"):
+        quiet_great_expectations()
+        conn = db.connect()
+        result = _check(ticket, conn)
+        _open_ledger_entry(conn, ticket, sha256=result.sha256)
+        return _record_check(ticket, conn, result, started)
 
 
 def _check(ticket: dict[str, Any], conn: db.Connection):
@@ -271,6 +272,11 @@ def load(ticket: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
     overlap, or a batch was reverted), the file is checked again inside the load slot and ends as
     that check says — loaded, `duplicate_file` (F06) or rejected with its rules — never as a lock.
     """
+    with resources.measured("load"):
+        return _load(ticket, outcome)
+
+
+def _load(ticket: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
     from include.course_records.errors import StaleValidation
     from include.course_records.load import advisory_lock
 

@@ -1,0 +1,70 @@
+"""How much memory a step of the import took: its peak resident set size, logged when it ends.
+
+A worker runs each task in a process of its own, so a task's peak is what sizes the worker. To
+report it per step also where one process runs several steps (`airflow dags test`, the tests),
+the process's peak is reset when a step starts (Linux: `/proc/self/clear_refs`); the memory the
+process already held then (Airflow, the imported libraries, what an earlier step left to the
+allocator) is logged beside it. Where procfs is missing the step runs unmeasured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+_STATUS = "/proc/self/status"
+_CLEAR_REFS = "/proc/self/clear_refs"
+_RESET_PEAK = "5"  # proc(5): reset the peak resident set size to the current one
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        with open(_STATUS, encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        with open(_CLEAR_REFS, "w", encoding="ascii") as clear:
+            clear.write(_RESET_PEAK)
+    except OSError:
+        return False
+    return True
+
+
+@dataclass
+class Usage:
+    """What `measured` saw: MiB resident when the step started and at its peak (None: unmeasured)."""
+
+    start_mib: int | None = None
+    peak_mib: int | None = None
+    seconds: float = 0.0
+
+
+@contextlib.contextmanager
+def measured(step: str) -> Iterator[Usage]:
+    """Run a step; when it ends (also by an error), log `peak memory of STEP: N MiB (M MiB when it started)`."""
+    usage = Usage()
+    start_kib = _status_kib("VmRSS")
+    reset = _reset_peak()
+    started = time.perf_counter()
+    try:
+        yield usage
+    finally:
+        usage.seconds = time.perf_counter() - started
+        peak_kib = _status_kib("VmHWM")
+        if start_kib is not None and peak_kib is not None:
+            usage.start_mib, usage.peak_mib = start_kib // 1024, peak_kib // 1024
+            log.info("peak memory of %s: %d MiB (%d MiB when it started)%s; %.1f s", step, usage.peak_mib,
+                     usage.start_mib, "" if reset else " — the process's peak so far: it could not be reset",
+                     usage.seconds)

@@ -21,7 +21,6 @@ import argparse
 import io
 import json
 import os
-import re
 import shutil
 import sqlite3
 import statistics
@@ -34,6 +33,7 @@ from pathlib import Path
 import psycopg2
 
 from bench.generate import write_global_file
+from include.course_records.resources import PEAK_LINE  # each heavy task logs its own peak
 
 REPO = Path(__file__).resolve().parents[1]
 FLOOR_TABLES = ("learner", "enrollment", "credit_record")
@@ -105,8 +105,6 @@ def lms_copy_floor(uri: str) -> dict:
     return {"seconds": round(elapsed, 2), "rows": counts}
 
 
-# each heavy task logs its own peak (include/course_records/resources.py): what a worker running it needs
-STEP_PEAK = re.compile(r"peak memory of (\w+): (\d+) MiB \((\d+) MiB when it started\)")
 RSS_LIMIT_MIB = [6144]  # a process above this is stopped (the machine is shared): reported as exit -9
 
 
@@ -248,7 +246,7 @@ def import_file(size: int, uri: str, env: dict[str, str], out: Path, source: Pat
         durations = dict(meta.execute("SELECT task_id, duration FROM task_instance"
                                       " WHERE duration IS NOT NULL AND state = 'success'"))  # not the skipped
     steps = {step: {"peak_mib": int(peak), "start_mib": int(start)} for step, peak, start in
-             STEP_PEAK.findall((out / f"e2e-{size}.log").read_text(errors="replace"))}
+             PEAK_LINE.findall((out / f"e2e-{size}.log").read_text(errors="replace"))}
     summaries = list((landing / "reports").glob("*/summary.json"))
     loaded = json.loads(summaries[0].read_text()) if summaries else {}
     return {"task_seconds": {k: round(v, 2) for k, v in durations.items()},

@@ -174,15 +174,15 @@ def check_lock(ticket: dict[str, Any]) -> None:
     raise run_fails(_locked_message(ticket, held))
 
 
+@resources.measured("validate")
 def validate(ticket: dict[str, Any]) -> dict[str, Any]:
     """Read and check the file, write its reports, and stage the rows to load."""
     started = time.perf_counter()
-    with resources.measured("validate"):
-        quiet_great_expectations()
-        conn = db.connect()
-        result = _check(ticket, conn)
-        _open_ledger_entry(conn, ticket, sha256=result.sha256)
-        return _record_check(ticket, conn, result, started)
+    quiet_great_expectations()
+    conn = db.connect()
+    result = _check(ticket, conn)
+    _open_ledger_entry(conn, ticket, sha256=result.sha256)
+    return _record_check(ticket, conn, result, started)
 
 
 def _check(ticket: dict[str, Any], conn: db.Connection):
@@ -264,6 +264,7 @@ def choose_path(ticket: dict[str, Any], outcome: dict[str, Any]) -> str:
     return "load_course_level" if ticket["importer"] == "course" else "load_legacy_global"
 
 
+@resources.measured("load")
 def load(ticket: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
     """Load the staged batch; on failure, lock the importer with a diagnosis and re-raise.
 
@@ -272,11 +273,6 @@ def load(ticket: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
     overlap, or a batch was reverted), the file is checked again inside the load slot and ends as
     that check says — loaded, `duplicate_file` (F06) or rejected with its rules — never as a lock.
     """
-    with resources.measured("load"):
-        return _load(ticket, outcome)
-
-
-def _load(ticket: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
     from include.course_records.errors import StaleValidation
     from include.course_records.load import advisory_lock
 

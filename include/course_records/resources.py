@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 _STATUS = "/proc/self/status"
 _CLEAR_REFS = "/proc/self/clear_refs"
 _RESET_PEAK = "5"  # proc(5): reset the peak resident set size to the current one
+# the line each measured step logs, as `make bench` reads it back from a task's log
+PEAK_LINE = re.compile(r"peak memory of (\w+): (\d+) MiB \((\d+) MiB when it started\)")
 
 
 def _status_kib(field: str) -> int | None:
@@ -48,23 +50,21 @@ class Usage:
 
     start_mib: int | None = None
     peak_mib: int | None = None
-    seconds: float = 0.0
 
 
 @contextlib.contextmanager
 def measured(step: str) -> Iterator[Usage]:
-    """Run a step; when it ends (also by an error), log `peak memory of STEP: N MiB (M MiB when it started)`."""
+    """Run a step; when it ends (also by an error), log `peak memory of STEP: N MiB (M MiB when it started)`.
+
+    Also a decorator (`@measured("load")`), measuring each call."""
     usage = Usage()
     start_kib = _status_kib("VmRSS")
     reset = _reset_peak()
-    started = time.perf_counter()
     try:
         yield usage
     finally:
-        usage.seconds = time.perf_counter() - started
         peak_kib = _status_kib("VmHWM")
         if start_kib is not None and peak_kib is not None:
             usage.start_mib, usage.peak_mib = start_kib // 1024, peak_kib // 1024
-            log.info("peak memory of %s: %d MiB (%d MiB when it started)%s; %.1f s", step, usage.peak_mib,
-                     usage.start_mib, "" if reset else " — the process's peak so far: it could not be reset",
-                     usage.seconds)
+            log.info("peak memory of %s: %d MiB (%d MiB when it started)%s", step, usage.peak_mib,
+                     usage.start_mib, "" if reset else " — the process's peak so far: it could not be reset")

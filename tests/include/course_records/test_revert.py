@@ -354,7 +354,8 @@ def test_a_revert_killed_mid_transaction_leaves_the_batch_whole(conn, landing, n
     try:
         backend, deadline = None, time.time() + 120
         while backend is None and time.time() < deadline:  # records and enrollments already deleted by then
-            found = rows_of(conn, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%%WITH batch_learner AS%%'"
+            found = rows_of(conn, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                  " AND query LIKE '%%WITH batch_learner AS%%'"
                                   " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
             backend = found[0][0] if found else None
             assert process.poll() is None, (tmp_path / "revert.log").read_text()[-3000:]

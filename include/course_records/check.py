@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from include.course_records import chunked, enrich, validate
+from include.course_records import chunked, enrich, resources, validate
 from include.course_records.db import Connection
 from include.course_records.issues import INFO, Issue
 from include.course_records.reader import LINE, count_data_lines, read_course_records
@@ -105,18 +105,18 @@ def check_file(data: bytes | str | os.PathLike, target: Target, conn: Connection
     `spool` then keeps its rows to stage in a local file for load.stage_result.
     """
     now = now or datetime.now(UTC)
+    validate.preload()
     source = chunked.Source(data)
     threshold = chunked.CHUNK_THRESHOLD if chunk_threshold is None else chunk_threshold
     if source.data is not None and (source.data.count(b"\n") or source.data.count(b"\r")) - 1 <= threshold:
-        return _check_whole(source.data, target, conn, load_valid_rows=load_valid_rows, now=now,
+        return _check_whole(source, target, conn, load_valid_rows=load_valid_rows, now=now,
                             missing_learners=missing_learners, assign_immediately=assign_immediately,
                             skip_duplicate_check=skip_duplicate_check)
     facts = chunked.scan(source)
     options = {"load_valid_rows": load_valid_rows, "now": now, "missing_learners": missing_learners,
                "assign_immediately": assign_immediately}
     if facts.rows <= threshold:
-        return _check_whole(source.read_bytes(), target, conn, skip_duplicate_check=skip_duplicate_check,
-                            **options)
+        return _check_whole(source, target, conn, skip_duplicate_check=skip_duplicate_check, **options)
     return _check_chunked(source, facts, target, conn, skip_duplicate_check=skip_duplicate_check,
                           chunk_rows=chunk_rows or chunked.CHUNK_ROWS, spool=spool, **options)
 
@@ -133,9 +133,13 @@ def _duplicate(result: CheckResult, conn: Connection, skip_duplicate_check: bool
     return True
 
 
-def _check_whole(data: bytes, target: Target, conn: Connection, *, load_valid_rows: bool, now: datetime,
+def _check_whole(source: chunked.Source, target: Target, conn: Connection, *, load_valid_rows: bool, now: datetime,
                  missing_learners: str, assign_immediately: bool, skip_duplicate_check: bool) -> CheckResult:
-    """The file held in memory: its rows read, prepared and validated as one frame."""
+    """The file held in memory: its rows read, prepared and validated as one frame.
+
+    Read from a path, its bytes and raw rows are let go once the rows are prepared: the prepared
+    frame is what the suites, the reports and the load need."""
+    data = source.read_bytes()
     result = CheckResult(target=target, sha256=sha256_of(data))
     if _duplicate(result, conn, skip_duplicate_check):
         result.rows_read = count_data_lines(data)  # rows.total counts the data lines, read or not
@@ -143,6 +147,8 @@ def _check_whole(data: bytes, target: Target, conn: Connection, *, load_valid_ro
 
     started = time.perf_counter()
     read = read_course_records(data)
+    del data
+    resources.release_memory()  # what reading held, given back before the frame is built
     result.issues.extend(read.issues)
     result.rows_read = read.data_lines if read.rows is None else len(read.rows)
     if not read.ok:  # bytes, delimiter or quoting: nothing more can be read reliably
@@ -158,8 +164,11 @@ def _check_whole(data: bytes, target: Target, conn: Connection, *, load_valid_ro
         result.status = REJECTED
         return result
 
-    frame = enrich.prepare(read.rows, target.importer, target.course, conn, missing_learners=missing_learners,
+    rows, read.rows = read.rows, None
+    frame = enrich.prepare(rows, target.importer, target.course, conn, missing_learners=missing_learners,
                            assign_immediately=assign_immediately)
+    del rows
+    resources.release_memory()
     log.info("%s: %d rows read and joined with the LMS in %.2fs", target.path, len(frame),
              time.perf_counter() - started)
     run = validate.run_suite(frame, suites["rows"], LINE, validate.parameters(now))
@@ -224,7 +233,7 @@ def _check_chunked(source: chunked.Source, facts: chunked.Facts, target: Target,
         conn.rollback()
         (log.info if isinstance(why, chunked.Irregular) else log.warning)("%s: read whole (%s: %s)", target.path,
                                                                            why.__class__.__name__, why)
-        return _check_whole(source.read_bytes(), target, conn, load_valid_rows=load_valid_rows, now=now,
+        return _check_whole(source, target, conn, load_valid_rows=load_valid_rows, now=now,
                             missing_learners=missing_learners, assign_immediately=assign_immediately,
                             skip_duplicate_check=True)
     log.info("%s: %d rows keyed in %.2fs", target.path, len(cross), time.perf_counter() - started)

@@ -39,6 +39,7 @@ import logging
 import os
 import tempfile
 import time
+import weakref
 from collections import Counter
 from collections.abc import Iterator, Set
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from include.course_records.reader import (
     _quoting_problem,
 )
 from include.course_records.record_format import ALIASES
+from include.course_records.resources import release_memory
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +352,7 @@ class Keys:
         found: dict[str, int] = {}
         for start in range(0, len(keys), _LOOKUP_BATCH):
             with self.conn.cursor() as cur:
-                cur.execute(sql, (keys[start:start + _LOOKUP_BATCH],))
+                cur.execute(sql, (enrich.text_array(keys[start:start + _LOOKUP_BATCH]),))
                 for row in cur.fetchall():
                     found[row[1]] = row[0]
                     kept.append(row)
@@ -376,10 +378,10 @@ class Keys:
         course_codes, _ = self.courses.encode(course)
         ctype_codes, _ = self.credit_types.encode(_column(rows, present, "credit_type"))
         self.learner_of_user_id = np.concatenate([self.learner_of_user_id, self._lookup(
-            "SELECT id, external_user_id, lower(email) FROM lms.learner WHERE external_user_id = ANY(%s)",
+            "SELECT id, external_user_id, lower(email) FROM lms.learner WHERE external_user_id = ANY(%s::text[])",
             new_uids, self.by_user_id)])
         self.learner_of_email = np.concatenate([self.learner_of_email, self._lookup(
-            "SELECT id, lower(email), external_user_id FROM lms.learner WHERE lower(email) = ANY(%s)",
+            "SELECT id, lower(email), external_user_id FROM lms.learner WHERE lower(email) = ANY(%s::text[])",
             new_emails, self.by_email)])
 
         both = (uid_codes >= 0) & (email_codes >= 0)
@@ -548,15 +550,9 @@ class CrossKeys:
         )
 
 
-def release_memory() -> None:
-    """Give freed memory back to the system (pyarrow's pool and the C heap keep it otherwise)."""
-    import ctypes
-
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
-    with contextlib.suppress(OSError, AttributeError):  # glibc only
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def _nullable(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -880,6 +876,8 @@ def check_rows(result, reader: ChunkReader, keys: CrossKeys, conn, *, suites, no
     if spool:
         handle, chunked.spool = tempfile.mkstemp(prefix="course-records-stage-", suffix=".csv")
         os.close(handle)
+        # staged or discarded by the caller; else removed when the result goes (nothing left in /tmp)
+        weakref.finalize(chunked, _remove_quietly, chunked.spool)
     start = 0
     definition = None
     try:

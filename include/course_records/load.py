@@ -7,9 +7,9 @@ import lock, and marks the ledger row loaded. Either all of a batch is in the LM
 
 from __future__ import annotations
 
-import io
 import logging
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -127,12 +127,22 @@ def _copy_into_stage(conn: Connection, batch: str, stream, drop_lines=None) -> i
     return staged
 
 
+STAGE_SLICE = 100_000  # rows made CSV at a time: the staging copies of a large frame stay small
+
+
 def stage_rows(conn: Connection, batch: str, rows: pd.DataFrame) -> int:
-    """Write the rows to load into the batch's staging table with one COPY; returns the count."""
-    buffer = io.BytesIO()
-    count = stage_csv(rows, buffer)
-    buffer.seek(0)
-    _copy_into_stage(conn, batch, buffer)
+    """Write the rows to load into the batch's staging table with one COPY; returns the count.
+
+    The CSV is made a slice of rows at a time into a temporary file (in memory while small), so
+    staging a million rows adds tens of MiB to the check's frame, not three more copies of it."""
+    first_of_enrollment = ~rows.duplicated(["_learner_key", "_course_key"]).to_numpy()
+    count = 0
+    with tempfile.SpooledTemporaryFile(max_size=16 << 20) as spool:
+        for start in range(0, len(rows), STAGE_SLICE):
+            count += stage_csv(rows.iloc[start:start + STAGE_SLICE], spool,
+                               first_of_enrollment[start:start + STAGE_SLICE])
+        spool.seek(0)
+        _copy_into_stage(conn, batch, spool)
     return count
 
 

@@ -68,3 +68,16 @@ def measured(step: str) -> Iterator[Usage]:
             usage.start_mib, usage.peak_mib = start_kib // 1024, peak_kib // 1024
             log.info("peak memory of %s: %d MiB (%d MiB when it started)%s", step, usage.peak_mib,
                      usage.start_mib, "" if reset else " — the process's peak so far: it could not be reset")
+
+
+def release_memory() -> None:
+    """Give freed memory back to the system: pyarrow's pool (mimalloc) and the C heap keep what
+    was freed for their own reuse, where pandas' other allocations cannot use it, and a step's
+    peak grows by it."""
+    import ctypes
+
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # glibc only
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

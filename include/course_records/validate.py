@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import string
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -94,10 +95,30 @@ def _gx_batch_definition() -> Any:
     return asset.add_batch_definition_whole_dataframe("whole_file")  # keeps its context alive
 
 
+_preloading: list[threading.Thread] = []
+
+
+def preload() -> None:
+    """Import GX and make its context in a background thread, while the caller reads the file
+    (pyarrow's reader and hashing let go of the GIL): 2–3 s of a cold process's imports hidden.
+    `run_suite` waits for it; were it to fail, `run_suite` does the same again and says why."""
+    if _gx_batch_definition.cache_info().currsize or _preloading:
+        return
+    thread = threading.Thread(target=_gx_batch_definition, name="gx-preload", daemon=True)
+    _preloading.append(thread)
+    thread.start()
+
+
+def _batch_definition() -> Any:
+    while _preloading:
+        _preloading.pop().join()
+    return _gx_batch_definition()
+
+
 def run_suite(frame: pd.DataFrame, parts: tuple[str, ...], key: str,
               parameters: dict[str, Any]) -> SuiteRun:
     """Validate `frame` with the merged suite; `key` is the column that identifies a row."""
-    batch_definition = _gx_batch_definition()
+    batch_definition = _batch_definition()
     gx = gx_speed.load()
     definition = suite_definition(parts)
     suite = gx.ExpectationSuite(**definition)

@@ -22,6 +22,7 @@ from include.course_records.target import Target
 log = logging.getLogger(__name__)
 
 ACCEPTED, REJECTED, DUPLICATE = "accepted", "rejected", "duplicate_file"
+PRELOAD_BYTES_PER_ROW = 160  # about a row of a course-records file, to guess from its size how it will be checked
 
 
 @dataclass
@@ -105,9 +106,12 @@ def check_file(data: bytes | str | os.PathLike, target: Target, conn: Connection
     `spool` then keeps its rows to stage in a local file for load.stage_result.
     """
     now = now or datetime.now(UTC)
-    validate.preload()
     source = chunked.Source(data)
     threshold = chunked.CHUNK_THRESHOLD if chunk_threshold is None else chunk_threshold
+    if source.size() <= threshold * PRELOAD_BYTES_PER_ROW:
+        # likely checked whole: GX is imported while the file is read. Not for a large file, whose
+        # first pass (its keys) keeps its peak apart from GX's.
+        validate.preload()
     if source.data is not None and (source.data.count(b"\n") or source.data.count(b"\r")) - 1 <= threshold:
         return _check_whole(source, target, conn, load_valid_rows=load_valid_rows, now=now,
                             missing_learners=missing_learners, assign_immediately=assign_immediately,

@@ -95,6 +95,9 @@ class Source:
     def open(self) -> io.BufferedIOBase:
         return io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")
 
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else os.path.getsize(self.path)
+
     def read_bytes(self) -> bytes:
         if self.data is not None:
             return self.data

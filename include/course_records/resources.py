@@ -56,8 +56,10 @@ class Usage:
 def measured(step: str) -> Iterator[Usage]:
     """Run a step; when it ends (also by an error), log `peak memory of STEP: N MiB (M MiB when it started)`.
 
-    Also a decorator (`@measured("load")`), measuring each call."""
+    Also a decorator (`@measured("load")`), measuring each call. What earlier steps freed is given
+    back to the system first (`release_memory`), so that a step is not charged for it."""
     usage = Usage()
+    release_memory()
     start_kib = _status_kib("VmRSS")
     reset = _reset_peak()
     try:

@@ -115,6 +115,21 @@ def _batch_definition() -> Any:
     return _gx_batch_definition()
 
 
+def _forget(batch: Any) -> None:
+    """Drop what GX keeps of a validated batch. The datasource keeps one execution engine for the
+    life of the context (this module's, the process's), and the engine every batch it was given
+    and every metric computed on it: a million-row frame stayed in memory after its check, into
+    the next task of the process, and a chunked check kept every chunk's metrics."""
+    engine = getattr(getattr(batch, "data", None), "execution_engine", None)
+    if engine is None:
+        return
+    engine.batch_manager.batch_data_cache.clear()
+    engine.batch_manager.reset_batch_cache()
+    cache = getattr(engine, "_metric_cache", None)  # GX is pinned in requirements.txt
+    if isinstance(cache, dict):
+        cache.clear()
+
+
 def run_suite(frame: pd.DataFrame, parts: tuple[str, ...], key: str,
               parameters: dict[str, Any]) -> SuiteRun:
     """Validate `frame` with the merged suite; `key` is the column that identifies a row."""
@@ -130,13 +145,16 @@ def run_suite(frame: pd.DataFrame, parts: tuple[str, ...], key: str,
     checked = frame[columns_read(definition, frame, key)]
     checked.attrs = {}
     batch = batch_definition.get_batch(batch_parameters={"dataframe": checked})
-    with gx_speed.scope(index_columns=[key]):  # what GX would compute again and again, computed once
-        result = batch.validate(
-            suite,
-            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [key],
-                           "partial_unexpected_count": 20, "return_unexpected_index_query": False},
-            expectation_parameters=parameters,
-        )
+    try:
+        with gx_speed.scope(index_columns=[key]):  # what GX would compute again and again, computed once
+            result = batch.validate(
+                suite,
+                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [key],
+                               "partial_unexpected_count": 20, "return_unexpected_index_query": False},
+                expectation_parameters=parameters,
+            )
+    finally:
+        _forget(batch)
     failures = []
     for outcome in result.results:
         info = outcome.exception_info or {}

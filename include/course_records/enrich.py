@@ -482,7 +482,8 @@ def _distinct_per_key(key: np.ndarray, other: np.ndarray, where: pd.Series) -> p
         both = chosen & (key >= 0) & (other >= 0)
         pairs = pd.unique(key[both].astype(np.int64) * width + other[both])  # hashed: np.unique is 10× slower
         counts = np.bincount(pairs // width, minlength=int(key.max(initial=-1)) + 1)
-        out[chosen] = np.where(key[chosen] >= 0, counts[np.maximum(key[chosen], 0)], -1)
+        picked = key[chosen]
+        out[chosen] = np.where(picked >= 0, counts[np.maximum(picked, 0)] if len(counts) else -1, -1)
     return pd.Series(pd.array(out, dtype="Int64"), index=where.index).where(out >= 0, pd.NA)
 
 

@@ -1,11 +1,16 @@
 """Great Expectations, imported fast and run without repeated work. Import GX through `load()`.
 
-GX stays the rule engine: nothing here decides a verdict. Two things are changed, both measured
-(issue 11) and both keeping GX's results byte-identical (tests/include/course_records/test_gx_speed.py):
+GX stays the rule engine: nothing here decides a verdict. What is changed was measured, and keeps
+GX's results byte-identical (tests/include/course_records/test_gx_speed.py):
 
 * Import time. `import great_expectations` imports scipy.stats and altair for one expectation we
   never use (expect_column_kl_divergence_to_be_less_than: ~1.2 s of a cold `validate`). `load()`
   puts stand-ins for them in `sys.modules` that import the real module on first use.
+  It also imports, when they are installed, SQLAlchemy and boto3/botocore for its SQL datasources
+  and its S3 stores, which an in-memory pandas batch never touches (~1 s of a cold process).
+  GX runs without them (they are optional extras of GX), so while GX imports, in that thread
+  only, they look not installed; GX keeps stand-ins for them and anything else that imports
+  them, before or after, gets the real ones.
 * Expectation kwargs. GX rebuilds an expectation's whole configuration (a pydantic `dict()`)
   for every single kwarg it reads while planning metrics (thousands of times per suite, ~1 s of
   a small file's validation). Within one validation (`scope()`), an expectation object's
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.abc
 import importlib.util
 import json
 import re
@@ -42,6 +48,19 @@ from typing import Any
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LAZY = ("scipy.stats", "altair")  # imported by GX at start, used only by expectations we don't run
+_ABSENT = ("sqlalchemy", "boto3", "botocore")  # GX's optional SQL and AWS extras: not for pandas batches
+
+
+class _NotInstalledHere(importlib.abc.MetaPathFinder):
+    """While GX imports: its optional extras, not yet imported, are refused to this thread only."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names, self.thread = names, threading.get_ident()
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        if fullname.partition(".")[0] in self.names and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None
 
 
 class _Deferred(types.ModuleType):
@@ -98,7 +117,12 @@ def load() -> types.ModuleType:
                         if spec is not None:
                             stand_in = sys.modules[name] = _Deferred(name)
                             stand_in.__spec__ = spec
-            import great_expectations
+            absent = _NotInstalledHere(frozenset(n for n in _ABSENT if n not in sys.modules))
+            sys.meta_path.insert(0, absent)
+            try:
+                import great_expectations
+            finally:
+                sys.meta_path.remove(absent)
 
             _patch_row_conditions()
             _patch_domain_records()

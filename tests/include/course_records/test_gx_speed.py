@@ -8,6 +8,8 @@ be the same, byte for byte once the run's id and time are set aside.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 
 import pytest
@@ -16,6 +18,7 @@ from include.course_records import gx_speed
 from include.course_records.check import check_file
 from include.course_records.target import resolve_target
 from tests.conftest import REPO
+from tests.include.course_records.gx_outcome import outcome
 from tests.include.course_records.test_corpus import CORPUS, EXPECTED, NOW
 
 
@@ -27,21 +30,8 @@ def _setup(path, conn):
         conn.commit()
 
 
-def _documents(result) -> list[str]:
-    """GX's result documents, without what names the run (its id and time)."""
-    documents = []
-    for run in result.suite_runs:
-        document = json.loads(json.dumps(run.result, sort_keys=True, default=str))
-        document.pop("meta", None)
-        for outcome in document.get("results", []):
-            outcome.get("expectation_config", {}).pop("id", None)
-        documents.append(json.dumps(document, sort_keys=True))
-    return documents
-
-
 def _outcome(result):
-    return (result.status, [(i.line, i.column, i.rule, i.severity, i.message) for i in result.issues],
-            sorted(result.rejected_lines), _documents(result))
+    return json.loads(json.dumps(outcome(result)))
 
 
 def _one_file_per_rule() -> list[str]:
@@ -96,3 +86,23 @@ def test_outside_a_validation_nothing_is_kept():
     with gx_speed.scope():
         pass
     assert gx_speed._filtered.frames == {} and gx_speed._filtered.kwargs is None
+
+
+def test_gx_imported_without_its_sql_and_aws_extras_finds_the_same(conn):
+    """A new process (the command line, a task) imports GX with SQLAlchemy and boto3 refused to it;
+    a process that had them first (Airflow's models) gives them to GX. Every rule's file: the same."""
+    paths = [path for base, path in CASES if base == CORPUS and not (CORPUS / path).with_suffix(".setup.sql").exists()]
+    command = [sys.executable, "-m", "tests.include.course_records.gx_outcome"]
+    probes = {extras: subprocess.Popen([*command, *(["--extras"] if extras else []), NOW.isoformat(), str(CORPUS), *paths],
+                                       cwd=REPO, env=os.environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for extras in (False, True)}
+    found = {}
+    for extras, probe in probes.items():
+        out, err = probe.communicate(timeout=300)
+        assert probe.returncode == 0, err[-3000:]
+        found[extras] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    every = ["sqlalchemy", "boto3", "botocore"]
+    assert found[False][0] == {"extras_before": []} and found[False][-1] == {"extras_after": []}
+    assert found[True][0] == {"extras_before": every} and found[True][-1] == {"extras_after": every}
+    assert len(found[False]) == len(paths) + 2 > 20
+    assert found[False][1:-1] == found[True][1:-1]

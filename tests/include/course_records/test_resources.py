@@ -35,3 +35,23 @@ def test_a_step_that_fails_is_measured_too(caplog):
         raise ValueError("boom")
     assert usage.peak_mib is not None and usage.peak_mib >= usage.start_mib
     assert any(r.getMessage().startswith("peak memory of failing: ") for r in caplog.records)
+
+
+def test_arrow_buffers_come_from_jemalloc_and_a_freed_table_is_given_back():
+    import os
+    import subprocess
+
+    probe = """
+import pyarrow as pa
+from include.course_records import reader  # sets the pool
+from include.course_records.resources import release_memory
+table = pa.array(["x" * 50] * 4_000_000)  # ~200 MiB of arrow buffers
+before = pa.default_memory_pool().bytes_allocated()
+del table
+release_memory()
+print(pa.default_memory_pool().backend_name, before // 2**20, pa.default_memory_pool().bytes_allocated())
+"""
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+    backend, allocated_mib, left = out.split()
+    assert backend == "jemalloc" and int(allocated_mib) >= 190 and int(left) == 0

@@ -55,3 +55,19 @@ print(pa.default_memory_pool().backend_name, before // 2**20, pa.default_memory_
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
     backend, allocated_mib, left = out.split()
     assert backend == "jemalloc" and int(allocated_mib) >= 190 and int(left) == 0
+
+
+def test_a_step_does_not_start_with_what_only_reference_cycles_still_hold():
+    import gc
+
+    gc.disable()  # only the step's own collection may free it
+    try:
+        with measured("first"):
+            cycle = {"block": b"x" * (300 * MiB)}
+            cycle["self"] = cycle
+            del cycle  # unreachable, but not freed: the cycle holds it
+        with measured("next") as step:
+            pass
+    finally:
+        gc.enable()
+    assert step.start_mib is not None and step.start_mib < 250, "the next step started with the first one's garbage"

@@ -48,7 +48,7 @@ from typing import Any
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LAZY = ("scipy.stats", "altair")  # imported by GX at start, used only by expectations we don't run
-_ABSENT = ("sqlalchemy", "boto3", "botocore")  # GX's optional SQL and AWS extras: not for pandas batches
+OPTIONAL_EXTRAS = ("sqlalchemy", "boto3", "botocore")  # GX's optional SQL and AWS extras: not for pandas batches
 
 
 class _NotInstalledHere(importlib.abc.MetaPathFinder):
@@ -117,7 +117,7 @@ def load() -> types.ModuleType:
                         if spec is not None:
                             stand_in = sys.modules[name] = _Deferred(name)
                             stand_in.__spec__ = spec
-            absent = _NotInstalledHere(frozenset(n for n in _ABSENT if n not in sys.modules))
+            absent = _NotInstalledHere(frozenset(n for n in OPTIONAL_EXTRAS if n not in sys.modules))
             sys.meta_path.insert(0, absent)
             try:
                 import great_expectations

@@ -8,11 +8,14 @@ file (`--extras`: SQLAlchemy and boto3 imported first, as in a process that has 
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from include.course_records.gx_speed import OPTIONAL_EXTRAS  # imports nothing but the standard library
 
 
 def documents(result: Any) -> list[str]:
@@ -33,15 +36,10 @@ def outcome(result: Any) -> list:
             sorted(result.rejected_lines), documents(result)]
 
 
-EXTRAS = ("sqlalchemy", "boto3", "botocore")
-
-
 def main(argv: list[str]) -> None:
     if argv[0] == "--extras":
-        import boto3  # noqa: F401
-        import botocore  # noqa: F401
-        import sqlalchemy  # noqa: F401
-
+        for name in OPTIONAL_EXTRAS:
+            importlib.import_module(name)
         argv = argv[1:]
     from include.course_records import db
     from include.course_records.check import check_file
@@ -49,12 +47,12 @@ def main(argv: list[str]) -> None:
 
     now, base, paths = datetime.fromisoformat(argv[0]), Path(argv[1]), argv[2:]
     conn = db.connect()
-    print(json.dumps({"extras_before": [name for name in EXTRAS if name in sys.modules]}))
+    print(json.dumps({"extras_before": [name for name in OPTIONAL_EXTRAS if name in sys.modules]}))
     for path in paths:
         result = check_file((base / path).read_bytes(), resolve_target(path), conn, now=now)
         print(json.dumps({"path": path, "outcome": outcome(result)}))
     conn.close()
-    print(json.dumps({"extras_after": [name for name in EXTRAS if name in sys.modules]}))
+    print(json.dumps({"extras_after": [name for name in OPTIONAL_EXTRAS if name in sys.modules]}))
 
 
 if __name__ == "__main__":

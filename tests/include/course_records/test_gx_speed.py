@@ -30,10 +30,6 @@ def _setup(path, conn):
         conn.commit()
 
 
-def _outcome(result):
-    return json.loads(json.dumps(outcome(result)))
-
-
 def _one_file_per_rule() -> list[str]:
     """The first corpus file of each rule it shows (each runs GX twice: the suite's time counts)."""
     chosen: dict[str, str] = {}
@@ -52,9 +48,9 @@ def test_patched_gx_finds_exactly_what_gx_finds(base, path, conn):
     _setup(base / path, conn)
     data, target = (base / path).read_bytes(), resolve_target(path)
 
-    ours = _outcome(check_file(data, target, conn, now=NOW))
+    ours = outcome(check_file(data, target, conn, now=NOW))
     with gx_speed.unpatched():
-        shipped = _outcome(check_file(data, target, conn, now=NOW))
+        shipped = outcome(check_file(data, target, conn, now=NOW))
 
     assert ours == shipped
 
@@ -63,9 +59,9 @@ def test_load_valid_rows_outcome_is_the_same(conn):
     path = next(p for p in sorted(EXPECTED) if "/R09_" in p)
     data, target = (CORPUS / path).read_bytes(), resolve_target(path)
 
-    ours = _outcome(check_file(data, target, conn, now=NOW, load_valid_rows=True))
+    ours = outcome(check_file(data, target, conn, now=NOW, load_valid_rows=True))
     with gx_speed.unpatched():
-        shipped = _outcome(check_file(data, target, conn, now=NOW, load_valid_rows=True))
+        shipped = outcome(check_file(data, target, conn, now=NOW, load_valid_rows=True))
 
     assert ours == shipped
 
@@ -101,7 +97,7 @@ def test_gx_imported_without_its_sql_and_aws_extras_finds_the_same(conn):
         out, err = probe.communicate(timeout=300)
         assert probe.returncode == 0, err[-3000:]
         found[extras] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    every = ["sqlalchemy", "boto3", "botocore"]
+    every = list(gx_speed.OPTIONAL_EXTRAS)
     assert found[False][0] == {"extras_before": []} and found[False][-1] == {"extras_after": []}
     assert found[True][0] == {"extras_before": every} and found[True][-1] == {"extras_after": every}
     assert len(found[False]) == len(paths) + 2 > 20

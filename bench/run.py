@@ -4,12 +4,15 @@ For each size, in a fresh LMS database, it generates a seeded valid global file 
 the same run:
   * raw COPY of the file into an UNLOGGED table of text columns (the floor of reading the file),
   * `python -m include.course_records validate` as a whole process (wall time, peak RSS),
+    these two alternated three times up to 1M rows (`--repeat`, `--repeat-max`): their medians,
   * the end-to-end import through the import DAG's tasks (`airflow dags test`): each task's
     duration, their sum, the process's peak RSS, and the validate and load tasks' own peaks (each
     logs it: what a worker, which runs every task in a process of its own, needs for it),
   * the COPY-into-LMS-tables floor: COPYing the rows that import created (learners, enrollments,
     credit records) into tables shaped like the LMS's (same columns, indexes, checks, foreign keys)
-    in one transaction — what any load of that file must at least pay;
+    in one transaction — what any load of that file must at least pay; up to 1M rows, where it
+    goes: the same COPY into bare tables and into tables without the foreign keys, and each
+    foreign key's checks timed by EXPLAIN ANALYZE;
 and once, a cold `validate` of a 10-row file (a new process each time, the median of 3).
 
     python -m bench.run [--sizes 100000,1000000,10000000] [--e2e-sizes …] [--out bench-out]
@@ -76,33 +79,85 @@ def raw_copy_seconds(uri: str, path: Path) -> float:
     return elapsed
 
 
-def lms_copy_floor(uri: str) -> dict:
+FLOOR_SHAPES = {
+    # what each shape of the floor's tables has (all: the LMS's columns, defaults and NOT NULLs)
+    "bare": "INCLUDING DEFAULTS",
+    "keys": "INCLUDING ALL",  # + its indexes, primary and unique keys, checks
+    "full": "INCLUDING ALL",  # + its foreign keys: the floor
+}
+FOREIGN_KEYS = {  # the LMS's foreign keys among the rows a load writes (sql/001_lms_schema.sql)
+    "enrollment": (("learner_id", "floor_learner"), ("course_id", "lms.course")),
+    "credit_record": (("enrollment_id", "floor_enrollment"), ("credit_type_id", "lms.credit_type")),
+}
+
+
+def _floor_tables(cur, shape: str) -> None:
+    for table in FLOOR_TABLES:
+        cur.execute(f"DROP TABLE IF EXISTS public.floor_{table} CASCADE")
+        cur.execute(f"CREATE TABLE public.floor_{table} (LIKE lms.{table} {FLOOR_SHAPES[shape]})")
+    if shape == "full":
+        for table, keys in FOREIGN_KEYS.items():
+            cur.execute(f"ALTER TABLE floor_{table} " + ", ".join(
+                f"ADD CONSTRAINT floor_{table}_{column}_fkey FOREIGN KEY ({column}) REFERENCES {target} (id)"
+                for column, target in keys))
+
+
+def lms_copy_floor(uri: str, *, profile: bool = True) -> dict:
     """COPY what the import created into copies of the LMS tables (indexes, checks, foreign keys
-    between them) in one transaction: the least any load of those rows costs."""
+    between them) in one transaction: the least any load of those rows costs.
+
+    With `profile`, where that floor goes: the same COPY into bare tables (columns only) and into
+    tables with the indexes, keys and checks but no foreign keys; and the same rows INSERTed into
+    the full shape under EXPLAIN ANALYZE, which times each foreign key's row-by-row checks apart."""
     conn = psycopg2.connect(uri)
-    buffers, counts = {}, {}
+    buffers, counts, result = {}, {}, {}
     with conn.cursor() as cur:
         for table in FLOOR_TABLES:
             buffer = io.BytesIO()
             cur.copy_expert(f"COPY (SELECT * FROM lms.{table} WHERE import_batch IS NOT NULL) TO STDOUT", buffer)
             buffers[table], counts[table] = buffer, buffer.getvalue().count(b"\n")
-            cur.execute(f"DROP TABLE IF EXISTS public.floor_{table} CASCADE")
-            cur.execute(f"CREATE TABLE public.floor_{table} (LIKE lms.{table} INCLUDING ALL)")
-        cur.execute("ALTER TABLE floor_enrollment ADD FOREIGN KEY (learner_id) REFERENCES floor_learner (id),"
-                    " ADD FOREIGN KEY (course_id) REFERENCES lms.course (id)")
-        cur.execute("ALTER TABLE floor_credit_record ADD FOREIGN KEY (enrollment_id) REFERENCES floor_enrollment (id),"
-                    " ADD FOREIGN KEY (credit_type_id) REFERENCES lms.credit_type (id)")
-        conn.commit()
-        started = time.perf_counter()
-        for table in FLOOR_TABLES:
-            buffers[table].seek(0)
-            cur.copy_expert(f"COPY public.floor_{table} FROM STDIN", buffers[table])
-        conn.commit()
-        elapsed = time.perf_counter() - started
+        for shape in ("bare", "keys", "full") if profile else ("full",):
+            _floor_tables(cur, shape)
+            conn.commit()
+            started = time.perf_counter()
+            for table in FLOOR_TABLES:
+                buffers[table].seek(0)
+                cur.copy_expert(f"COPY public.floor_{table} FROM STDIN", buffers[table])
+            conn.commit()
+            result[shape] = round(time.perf_counter() - started, 2)
+        if profile:
+            result["foreign_keys"] = _foreign_key_profile(conn, cur, buffers)
         cur.execute("DROP TABLE floor_credit_record, floor_enrollment, floor_learner")
     conn.commit()
     conn.close()
-    return {"seconds": round(elapsed, 2), "rows": counts}
+    return {"seconds": result["full"], "rows": counts, "profile": result if profile else None}
+
+
+def _foreign_key_profile(conn, cur, buffers: dict) -> dict:
+    """EXPLAIN ANALYZE of the floor's rows INSERTed into the full shape, in one transaction: the
+    insert's own time and each foreign key's checks (PostgreSQL runs one query per row and key)."""
+    for table in FLOOR_TABLES:
+        cur.execute(f"DROP TABLE IF EXISTS public.floor_source_{table}")
+        cur.execute(f"CREATE UNLOGGED TABLE public.floor_source_{table} (LIKE lms.{table})")
+        buffers[table].seek(0)
+        cur.copy_expert(f"COPY public.floor_source_{table} FROM STDIN", buffers[table])
+    _floor_tables(cur, "full")
+    conn.commit()
+    profile: dict = {"insert_s": {}, "checks": {}}
+    for table in FLOOR_TABLES:
+        cur.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) INSERT INTO public.floor_{table}"
+                    f" SELECT * FROM public.floor_source_{table}")
+        plan = cur.fetchone()[0][0]
+        triggers = plan.get("Triggers", [])
+        checks = sum(t["Time"] for t in triggers) / 1000
+        profile["insert_s"][table] = round(plan["Execution Time"] / 1000 - checks, 2)
+        for trigger in triggers:
+            profile["checks"][trigger.get("Constraint Name", trigger["Trigger Name"])] = {
+                "seconds": round(trigger["Time"] / 1000, 2), "calls": trigger["Calls"]}
+    conn.rollback()
+    cur.execute("DROP TABLE floor_source_credit_record, floor_source_enrollment, floor_source_learner")
+    conn.commit()
+    return profile
 
 
 RSS_LIMIT_MIB = [6144]  # a process above this is stopped (the machine is shared): reported as exit -9
@@ -151,6 +206,13 @@ def main() -> int:
     parser.add_argument("--sizes", default="100000,1000000,10000000")
     parser.add_argument("--e2e-sizes", default=None, help="sizes to import end to end (default: all; '' for none)")
     parser.add_argument("--out", type=Path, default=REPO / "bench-out")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="time the raw COPY and validate this many times each (alternated) and take the medians")
+    parser.add_argument("--repeat-max", type=int, default=1_000_000,
+                        help="repeat only for sizes up to this many rows (larger ones: once)")
+    parser.add_argument("--floor-profile-max", type=int, default=1_000_000,
+                        help="profile the LMS COPY floor (bare / keyed / full tables, each foreign key's checks)"
+                             " for sizes up to this many rows (it triples the floor's time)")
     parser.add_argument("--rss-limit-mib", type=int, default=RSS_LIMIT_MIB[0],
                         help="stop a measured process above this RSS (the machine may be shared)")
     args = parser.parse_args()
@@ -167,7 +229,8 @@ def main() -> int:
     for size in sizes:
         name, uri = _db(admin_uri)
         try:
-            row = measure(size, uri, args.out, end_to_end=size in e2e)
+            row = measure(size, uri, args.out, end_to_end=size in e2e, profile_max=args.floor_profile_max,
+                          repeat=args.repeat if size <= args.repeat_max else 1)
         finally:
             _drop(admin_uri, name)
         results["sizes"].append(row)
@@ -202,26 +265,43 @@ def cold_small_file(admin_uri: str, out: Path) -> dict:
             "median_s": round(statistics.median(walls), 2), "load_average": _load_average()}
 
 
-def measure(size: int, uri: str, out: Path, *, end_to_end: bool) -> dict:
+def measure(size: int, uri: str, out: Path, *, end_to_end: bool, profile_max: int, repeat: int) -> dict:
     env = _env(uri)
     _init_db(env)
     path = write_global_file(out / "global" / f"bench-{size}.csv", size)
-    copy = raw_copy_seconds(uri, path)
-    wall, rss, status = timed([sys.executable, "-m", "include.course_records", "validate", str(path)],
-                              env, out / f"validate-{size}.log")
+    # a single timing on a shared VM is noisy: up to `repeat` of each, alternated, and their medians
+    copies, walls, peaks, statuses = [], [], [], []
+    for _ in range(repeat):
+        copies.append(raw_copy_seconds(uri, path))
+        wall, rss, status = timed([sys.executable, "-m", "include.course_records", "validate", str(path)],
+                                  env, out / f"validate-{size}.log")
+        walls.append(wall)
+        peaks.append(rss)
+        statuses.append(status)
+    copy, wall = statistics.median(copies), statistics.median(walls)
     row = {"rows": size, "load_average": _load_average(), "raw_copy_s": round(copy, 2),
-           "validate_s": round(wall, 2), "validate_vs_copy": round(wall / copy, 1),
-           "validate_peak_rss_mib": round(rss), "validate_us_per_row": round(wall / size * 1e6, 1),
-           "validate_exit": status}
+           "raw_copy_runs_s": [round(c, 2) for c in copies],
+           "validate_s": round(wall, 2), "validate_runs_s": [round(w, 2) for w in walls],
+           "validate_vs_copy": round(wall / copy, 1),
+           "validate_peak_rss_mib": round(max(peaks)), "validate_us_per_row": round(wall / size * 1e6, 1),
+           "validate_exit": max(statuses, key=lambda s: (s not in (0, 1), s))}
     if end_to_end:
         row["end_to_end"] = import_file(size, uri, env, out, path)
         if row["end_to_end"].get("status") == "loaded":
-            floor = lms_copy_floor(uri)
+            floor = lms_copy_floor(uri, profile=size <= profile_max)
             row["lms_copy_floor_s"], row["lms_copy_floor_rows"] = floor["seconds"], floor["rows"]
+            row["lms_copy_floor_vs_copy"] = round(floor["seconds"] / copy, 1)
+            if floor["profile"]:
+                row["lms_copy_floor_profile"] = floor["profile"]
             load = row["end_to_end"]["task_seconds"].get("load_legacy_global")
             if load is not None and floor["seconds"]:
                 row["load_vs_floor"] = round(load / floor["seconds"], 2)
         row["end_to_end"]["tasks_vs_copy"] = round(row["end_to_end"]["tasks_total_s"] / copy, 1)
+        load = row["end_to_end"]["task_seconds"].get("load_legacy_global")
+        if load is not None:
+            rest = row["end_to_end"]["tasks_total_s"] - load
+            row["end_to_end"]["tasks_but_load_s"] = round(rest, 2)
+            row["end_to_end"]["tasks_but_load_vs_copy"] = round(rest / copy, 1)
         row["end_to_end"]["us_per_row"] = round(row["end_to_end"]["tasks_total_s"] / size * 1e6, 1)
     return row
 
@@ -258,6 +338,10 @@ def import_file(size: int, uri: str, env: dict[str, str], out: Path, source: Pat
 
 def print_table(results: dict) -> None:
     """The README's table (markdown)."""
+    for row in results["sizes"]:
+        if len(row.get("validate_runs_s", [])) > 1:
+            print(f"{row['rows']:,} rows: medians of raw COPY {row['raw_copy_runs_s']} s and validate "
+                  f"{row['validate_runs_s']} s")
     print("\n| rows | raw COPY | validate (× COPY, peak RSS, µs/row) | import tasks (× COPY, peak RSS, µs/row) "
           "| load task | LMS COPY floor | load ÷ floor |")
     print("|---|---|---|---|---|---|---|")
@@ -279,6 +363,23 @@ def print_table(results: dict) -> None:
             print(f"\n{row['rows']:,} rows, each task's own peak: " + "; ".join(
                 f"{step} {peak['peak_mib']} MiB ({peak['start_mib']} MiB when it started)"
                 for step, peak in steps.items()))
+    for row in results["sizes"]:
+        e2e, profile = row.get("end_to_end") or {}, row.get("lms_copy_floor_profile")
+        if not profile:
+            continue
+        checks = profile["foreign_keys"]["checks"]
+        print(f"\n{row['rows']:,} rows, the LMS COPY floor ({row['lms_copy_floor_vs_copy']}× the raw COPY): "
+              f"bare tables {profile['bare']} s; with the indexes, keys and checks {profile['keys']} s; "
+              f"with the foreign keys too {profile['full']} s. EXPLAIN ANALYZE of the same rows inserted: "
+              + "; ".join(f"{table} {seconds} s" for table, seconds in profile["foreign_keys"]["insert_s"].items())
+              + ", then the foreign keys' row-by-row checks: "
+              + "; ".join(f"{name} {check['seconds']} s ({check['calls']:,} checks)" for name, check in checks.items())
+              + f" = {round(sum(check['seconds'] for check in checks.values()), 2)} s.")
+        if "tasks_but_load_s" in e2e:
+            print(f"The import's tasks but the load: {e2e['tasks_but_load_s']} s "
+                  f"({e2e['tasks_but_load_vs_copy']}× the raw COPY): "
+                  + "; ".join(f"{task} {seconds} s" for task, seconds in sorted(
+                      e2e["task_seconds"].items(), key=lambda item: -item[1]) if task != "load_legacy_global"))
     cold = results.get("cold_small_file")
     if cold:
         print(f"\ncold `validate` of a 10-row file: {cold['median_s']} s (median of {cold['cold_validate_s']})")

@@ -155,7 +155,7 @@ def _foreign_key_profile(conn, cur, buffers: dict) -> dict:
             profile["checks"][trigger.get("Constraint Name", trigger["Trigger Name"])] = {
                 "seconds": round(trigger["Time"] / 1000, 2), "calls": trigger["Calls"]}
     conn.rollback()
-    cur.execute("DROP TABLE floor_source_credit_record, floor_source_enrollment, floor_source_learner")
+    cur.execute("DROP TABLE " + ", ".join(f"public.floor_source_{table}" for table in FLOOR_TABLES))
     conn.commit()
     return profile
 
@@ -286,23 +286,21 @@ def measure(size: int, uri: str, out: Path, *, end_to_end: bool, profile_max: in
            "validate_peak_rss_mib": round(max(peaks)), "validate_us_per_row": round(wall / size * 1e6, 1),
            "validate_exit": max(statuses, key=lambda s: (s not in (0, 1), s))}
     if end_to_end:
-        row["end_to_end"] = import_file(size, uri, env, out, path)
-        if row["end_to_end"].get("status") == "loaded":
+        e2e = row["end_to_end"] = import_file(size, uri, env, out, path)
+        load = e2e["task_seconds"].get("load_legacy_global")
+        if e2e.get("status") == "loaded":
             floor = lms_copy_floor(uri, profile=size <= profile_max)
             row["lms_copy_floor_s"], row["lms_copy_floor_rows"] = floor["seconds"], floor["rows"]
             row["lms_copy_floor_vs_copy"] = round(floor["seconds"] / copy, 1)
             if floor["profile"]:
                 row["lms_copy_floor_profile"] = floor["profile"]
-            load = row["end_to_end"]["task_seconds"].get("load_legacy_global")
             if load is not None and floor["seconds"]:
                 row["load_vs_floor"] = round(load / floor["seconds"], 2)
-        row["end_to_end"]["tasks_vs_copy"] = round(row["end_to_end"]["tasks_total_s"] / copy, 1)
-        load = row["end_to_end"]["task_seconds"].get("load_legacy_global")
+        e2e["tasks_vs_copy"] = round(e2e["tasks_total_s"] / copy, 1)
         if load is not None:
-            rest = row["end_to_end"]["tasks_total_s"] - load
-            row["end_to_end"]["tasks_but_load_s"] = round(rest, 2)
-            row["end_to_end"]["tasks_but_load_vs_copy"] = round(rest / copy, 1)
-        row["end_to_end"]["us_per_row"] = round(row["end_to_end"]["tasks_total_s"] / size * 1e6, 1)
+            e2e["tasks_but_load_s"] = round(e2e["tasks_total_s"] - load, 2)
+            e2e["tasks_but_load_vs_copy"] = round((e2e["tasks_total_s"] - load) / copy, 1)
+        e2e["us_per_row"] = round(e2e["tasks_total_s"] / size * 1e6, 1)
     return row
 
 
